@@ -1,0 +1,338 @@
+// Package clustertest runs an N-node distkv cluster inside one test
+// process, on an in-memory network with a seeded fault switchboard and on
+// in-memory (optionally crashable) file systems. It is for tests only, as
+// net/http/httptest is.
+package clustertest
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/distkv/distkv/internal/keyspace"
+	"github.com/distkv/distkv/internal/membership"
+	"github.com/distkv/distkv/internal/node"
+	"github.com/distkv/distkv/internal/storage"
+	"github.com/distkv/distkv/internal/transport"
+)
+
+// Options shape a test cluster. Zero values take the documented defaults.
+type Options struct {
+	Nodes    int   // default 3
+	Shards   int   // default namespace's shards, default 4
+	Replicas int   // default namespace's replicas, default 3
+	Seed     int64 // fault switchboard seed
+	// TickInterval and ElectionTicks: default 10ms and 10.
+	TickInterval  time.Duration
+	ElectionTicks int
+	LogKeep       uint64 // default 10000
+	// Crashable gives every node a crashable file system, so Crash loses
+	// exactly what was not synced.
+	Crashable bool
+	// UnsafeLocalReads sets the testing switch that serves linearizable
+	// reads without ReadIndex.
+	UnsafeLocalReads bool
+	RequestTimeout   time.Duration // default 2s
+}
+
+// Cluster is a running in-process cluster.
+type Cluster struct {
+	t     testing.TB
+	opts  Options
+	Net   *transport.Network
+	peers []membership.Member
+
+	mu    sync.Mutex
+	nodes map[keyspace.NodeID]*node.Node
+	fs    map[keyspace.NodeID]*storage.MemFS
+}
+
+// New starts a cluster and waits until every shard has a leader. It stops
+// the cluster when the test ends.
+func New(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	if opts.Nodes == 0 {
+		opts.Nodes = 3
+	}
+	if opts.Shards == 0 {
+		opts.Shards = 4
+	}
+	if opts.Replicas == 0 {
+		opts.Replicas = 3
+	}
+	if opts.TickInterval == 0 {
+		opts.TickInterval = 10 * time.Millisecond
+	}
+	if opts.ElectionTicks == 0 {
+		opts.ElectionTicks = 10
+	}
+	if opts.RequestTimeout == 0 {
+		opts.RequestTimeout = 2 * time.Second
+	}
+	c := &Cluster{
+		t: t, opts: opts,
+		Net:   transport.NewNetwork(transport.NewFaults(opts.Seed, nil)),
+		nodes: make(map[keyspace.NodeID]*node.Node),
+		fs:    make(map[keyspace.NodeID]*storage.MemFS),
+	}
+	for i := 1; i <= opts.Nodes; i++ {
+		id := keyspace.NodeID(i)
+		c.peers = append(c.peers, membership.Member{ID: id, PeerAddr: fmt.Sprintf("mem:%d", i)})
+		if opts.Crashable {
+			c.fs[id] = storage.NewCrashableMemFS()
+		} else {
+			c.fs[id] = storage.NewMemFS()
+		}
+	}
+	for _, p := range c.peers {
+		c.start(p.ID)
+	}
+	t.Cleanup(c.Close)
+	c.WaitReady(30 * time.Second)
+	return c
+}
+
+// Faults is the network's fault switchboard.
+func (c *Cluster) Faults() *transport.Faults { return c.Net.Faults() }
+
+// IDs lists the cluster's node IDs.
+func (c *Cluster) IDs() []keyspace.NodeID {
+	out := make([]keyspace.NodeID, 0, len(c.peers))
+	for _, p := range c.peers {
+		out = append(out, p.ID)
+	}
+	return out
+}
+
+func logger() *slog.Logger {
+	if os.Getenv("DISTKV_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+func (c *Cluster) start(id keyspace.NodeID) {
+	c.t.Helper()
+	n, err := node.New(node.Config{
+		ID:                      id,
+		Peers:                   c.peers,
+		FS:                      c.fs[id],
+		DataDir:                 "data",
+		DefaultShards:           c.opts.Shards,
+		DefaultReplicas:         keyspace.Replication{N: c.opts.Replicas},
+		TickInterval:            c.opts.TickInterval,
+		ElectionTicks:           c.opts.ElectionTicks,
+		LogKeep:                 c.opts.LogKeep,
+		RequestTimeout:          c.opts.RequestTimeout,
+		Network:                 c.Net,
+		Logger:                  logger().With("test_node", id.String()),
+		TestingUnsafeLocalReads: c.opts.UnsafeLocalReads,
+	})
+	if err != nil {
+		c.t.Fatalf("starting %s: %v", id, err)
+	}
+	c.mu.Lock()
+	c.nodes[id] = n
+	c.mu.Unlock()
+}
+
+// Node returns a running node, or nil if it is down.
+func (c *Cluster) Node(id keyspace.NodeID) *node.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[id]
+}
+
+// Running lists the nodes that are up.
+func (c *Cluster) Running() []*node.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*node.Node
+	for _, p := range c.peers {
+		if n := c.nodes[p.ID]; n != nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+func (c *Cluster) take(id keyspace.NodeID) *node.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := c.nodes[id]
+	delete(c.nodes, id)
+	return n
+}
+
+// Stop shuts a node down gracefully (leadership handed off first).
+func (c *Cluster) Stop(id keyspace.NodeID) {
+	if n := c.take(id); n != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = n.Close(ctx)
+	}
+}
+
+// Crash kills a node abruptly. With Options.Crashable its disk keeps only
+// what was synced, as after a power loss; otherwise everything written.
+func (c *Cluster) Crash(id keyspace.NodeID) {
+	n := c.take(id)
+	if n == nil {
+		return
+	}
+	var clone *storage.MemFS
+	if c.opts.Crashable {
+		clone = c.fs[id].CrashClone(storage.CrashCloneCfg{})
+	}
+	_ = n.Kill()
+	if clone != nil {
+		c.mu.Lock()
+		c.fs[id] = clone
+		c.mu.Unlock()
+	}
+}
+
+// Restart starts a stopped or crashed node from its disk.
+func (c *Cluster) Restart(id keyspace.NodeID) {
+	if c.Node(id) != nil {
+		c.t.Fatalf("restart of running node %s", id)
+	}
+	c.start(id)
+}
+
+// Close stops every node.
+func (c *Cluster) Close() {
+	for _, p := range c.peers {
+		if n := c.take(p.ID); n != nil {
+			_ = n.Kill()
+		}
+	}
+}
+
+// Leader returns the leader of group as the running nodes see it, or 0
+// when they do not agree on one running leader.
+func (c *Cluster) Leader(group keyspace.GroupID) keyspace.NodeID {
+	var leader uint64
+	for _, n := range c.Running() {
+		l, hosted := n.Host().Leader(uint64(group))
+		if !hosted {
+			continue
+		}
+		if l == 0 || (leader != 0 && l != leader) {
+			return 0
+		}
+		leader = l
+	}
+	if c.Node(keyspace.NodeID(leader)) == nil {
+		return 0
+	}
+	return keyspace.NodeID(leader)
+}
+
+// Groups lists the metadata group and every strong shard group.
+func (c *Cluster) Groups() []membership.Shard {
+	m := c.anyNode().Map()
+	out := []membership.Shard{{Group: keyspace.MetaGroup, Replicas: m.MetaVoters}}
+	for _, ns := range m.Namespaces {
+		if ns.Mode != keyspace.ModeStrong {
+			continue
+		}
+		for s := range ns.Placement {
+			out = append(out, ns.Shard(s))
+		}
+	}
+	return out
+}
+
+func (c *Cluster) anyNode() *node.Node {
+	r := c.Running()
+	if len(r) == 0 {
+		c.t.Fatal("no node running")
+	}
+	return r[0]
+}
+
+// WaitReady waits until every group has a leader that all running replicas
+// agree on.
+func (c *Cluster) WaitReady(timeout time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		missing := []string{}
+		for _, g := range c.Groups() {
+			if c.Leader(g.Group) == 0 {
+				missing = append(missing, g.Group.String())
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("groups without a leader after %v: %s", timeout, strings.Join(missing, " "))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// ShardDigests returns, for every running replica of group, a hash of the
+// group's replicated state (applied state and data).
+func (c *Cluster) ShardDigests(group keyspace.GroupID) map[keyspace.NodeID]string {
+	out := map[keyspace.NodeID]string{}
+	for _, n := range c.Running() {
+		if _, hosted := n.Host().Leader(uint64(group)); !hosted {
+			continue
+		}
+		h := sha256.New()
+		start, end := storage.StateRange(uint64(group))
+		_ = n.Engine().Scan(start, end, func(k, v []byte) bool {
+			fmt.Fprintf(h, "%x=%x;", k, v)
+			return true
+		})
+		out[n.ID()] = fmt.Sprintf("%x", h.Sum(nil)[:8])
+	}
+	return out
+}
+
+// WaitConverged waits until every running replica of every group has the
+// same digest, and fails the test with the digests if it does not happen
+// in time.
+func (c *Cluster) WaitConverged(timeout time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		var diverged []string
+		for _, g := range c.Groups() {
+			d := c.ShardDigests(g.Group)
+			if !allEqual(d) {
+				diverged = append(diverged, fmt.Sprintf("%s %v", g.Group, d))
+			}
+		}
+		if len(diverged) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			sort.Strings(diverged)
+			c.t.Fatalf("replicas did not converge within %v:\n%s", timeout, strings.Join(diverged, "\n"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func allEqual(d map[keyspace.NodeID]string) bool {
+	first := ""
+	for _, v := range d {
+		if first == "" {
+			first = v
+		} else if v != first {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,50 @@
+package kv
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors returned by the Service. Front ends translate them into their
+// protocol's codes; test with errors.Is.
+var (
+	// ErrNotFound: the key does not exist.
+	ErrNotFound = errors.New("kv: key not found")
+	// ErrExists: a create-only write found the key present.
+	ErrExists = errors.New("kv: key exists")
+	// ErrVersionMismatch: a compare-and-set found another version; see
+	// *VersionMismatchError for the current one.
+	ErrVersionMismatch = errors.New("kv: version mismatch")
+	// ErrNoNamespace: the namespace does not exist.
+	ErrNoNamespace = errors.New("kv: no such namespace")
+	// ErrUnavailable: the shard has no reachable leader with a quorum;
+	// nothing was done, retry later.
+	ErrUnavailable = errors.New("kv: shard unavailable")
+	// ErrTimeout: a read did not complete in time (nothing changed).
+	ErrTimeout = errors.New("kv: timed out")
+	// ErrUnknownOutcome: a write reached its shard's leader but its fate is
+	// not known; it may or may not have been applied.
+	ErrUnknownOutcome = errors.New("kv: write outcome unknown")
+	// ErrInvalid: the request is malformed.
+	ErrInvalid = errors.New("kv: invalid request")
+	// ErrTooLarge: a key or value exceeds its limit.
+	ErrTooLarge = errors.New("kv: too large")
+	// ErrWrongMode: the operation does not apply to the namespace's mode.
+	ErrWrongMode = errors.New("kv: operation not supported by the namespace's mode")
+)
+
+// VersionMismatchError reports the version a compare-and-set found (0 when
+// the key is missing).
+type VersionMismatchError struct {
+	Expected, Current uint64
+}
+
+func (e *VersionMismatchError) Error() string {
+	return fmt.Sprintf("kv: version mismatch: expected %d, current %d", e.Expected, e.Current)
+}
+
+func (e *VersionMismatchError) Is(target error) bool { return target == ErrVersionMismatch }
+
+func invalidf(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,111 @@
+package kv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/distkv/distkv/internal/replication/multiraft"
+	"github.com/distkv/distkv/internal/storage"
+)
+
+// HandleCall serves a request forwarded by a peer (the payload after the
+// CallKV byte). It executes only here — never forwards again — so a
+// request costs at most one hop; a peer that picked the wrong node gets
+// *NotLeaderError with a hint and tries again itself.
+func (s *Service) HandleCall(ctx context.Context, payload []byte) ([]byte, error) {
+	q, err := decodeRequest(payload)
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.execLocal(ctx, q, q.consistency == Stale)
+	return encodeResponse(q, p, err), nil
+}
+
+// execLocal runs q against this node's replica of q.group. local allows a
+// read without a ReadIndex round (stale reads, or the testing switch).
+func (s *Service) execLocal(ctx context.Context, q *request, local bool) (*response, error) {
+	if _, hosted := s.cfg.Host.Leader(q.group); !hosted {
+		return nil, multiraft.ErrGroupNotFound
+	}
+	local = local || s.cfg.TestingUnsafeLocalReads
+	switch q.kind {
+	case reqWrite:
+		return s.propose(ctx, q)
+	case reqMeta:
+		return s.proposeMeta(ctx, q)
+	case reqGet:
+		if !local {
+			if err := s.cfg.Host.ReadBarrier(ctx, q.group); err != nil {
+				return nil, err
+			}
+		}
+		return s.readLocal(q)
+	case reqScan:
+		if !local {
+			if err := s.cfg.Host.ReadBarrier(ctx, q.group); err != nil {
+				return nil, err
+			}
+		}
+		return s.scanLocal(q)
+	}
+	return nil, invalidf("unknown request kind %d", q.kind)
+}
+
+func (s *Service) propose(ctx context.Context, q *request) (*response, error) {
+	res, err := s.cfg.Host.Propose(ctx, q.group, q.cmd)
+	if err != nil {
+		return nil, err
+	}
+	o, ok := res.(outcome)
+	if !ok {
+		return nil, fmt.Errorf("kv: unexpected apply result %T", res)
+	}
+	if o.err != nil {
+		return nil, o.err
+	}
+	return &response{version: o.version, created: o.created}, nil
+}
+
+func (s *Service) readLocal(q *request) (*response, error) {
+	raw, found, err := s.cfg.Engine.Get(storage.DataKey(q.group, q.key))
+	if err != nil || !found {
+		return &response{}, err
+	}
+	v, val, err := decodeValue(raw)
+	if err != nil {
+		return nil, err
+	}
+	return &response{found: true, version: v, value: val}, nil
+}
+
+func (s *Service) scanLocal(q *request) (*response, error) {
+	start, end := storage.DataRange(q.group, q.prefix)
+	if len(q.after) > 0 {
+		after := storage.DataKey(q.group, append(append([]byte(nil), q.after...), 0))
+		if bytes.Compare(after, start) > 0 {
+			start = after
+		}
+	}
+	p := &response{}
+	var decErr error
+	err := s.cfg.Engine.Scan(start, end, func(k, v []byte) bool {
+		if len(p.entries) == q.limit {
+			p.more = true
+			return false
+		}
+		ver, val, err := decodeValue(v)
+		if err != nil {
+			decErr = err
+			return false
+		}
+		e := Entry{Key: append([]byte(nil), storage.UserKey(k)...), Version: ver}
+		if q.values {
+			e.Value = append([]byte(nil), val...)
+		}
+		p.entries = append(p.entries, e)
+		return true
+	})
+	return p, errors.Join(err, decErr)
+}

@@ -1,0 +1,199 @@
+package kv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/distkv/distkv/internal/keyspace"
+	"github.com/distkv/distkv/internal/membership"
+	"github.com/distkv/distkv/internal/replication/multiraft"
+	"github.com/distkv/distkv/internal/transport"
+)
+
+// route executes q on the shard's leader: locally if that is this node,
+// else by one forwarded call. It retries only what certainly did not
+// happen — a replica that is not the leader, a replica that does not host
+// the group yet, a proposal Raft dropped — and gives up at the deadline.
+// A write whose fate became unknown is never retried.
+func (s *Service) route(ctx context.Context, sh membership.Shard, q *request) (*response, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	if q.consistency == Stale || (!q.isWrite() && s.cfg.TestingUnsafeLocalReads) {
+		if p, err := s.tryLocalReplica(ctx, sh, q); err == nil || !retryable(q, err) {
+			return p, err
+		}
+	}
+	var lastErr error
+	skip := map[keyspace.NodeID]bool{}
+	for attempt := 0; ; attempt++ {
+		target := s.pickTarget(sh, skip, attempt)
+		p, err := s.exec(ctx, target, q)
+		if err == nil || !retryable(q, err) {
+			return p, s.final(q, err)
+		}
+		lastErr = err
+		var nl *multiraft.NotLeaderError
+		wait := false
+		switch {
+		case errors.As(err, &nl) && nl.Leader != 0 && keyspace.NodeID(nl.Leader) != target:
+			s.setLeader(sh.Group, keyspace.NodeID(nl.Leader))
+			delete(skip, keyspace.NodeID(nl.Leader))
+		default:
+			// No leader known there, or the node cannot serve the group:
+			// try the other replicas, and pause once all were tried.
+			s.forgetLeader(sh.Group, target)
+			skip[target] = true
+			if len(skip) >= len(sh.Replicas) {
+				clear(skip)
+				wait = true
+			}
+		}
+		if wait || attempt >= 2*len(sh.Replicas) {
+			t := time.NewTimer(s.cfg.RetryBackoff)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, s.gaveUp(q, lastErr, ctx.Err())
+			case <-t.C:
+			}
+		}
+		if ctx.Err() != nil {
+			return nil, s.gaveUp(q, lastErr, ctx.Err())
+		}
+	}
+}
+
+// tryLocalReplica serves a stale read from this node's replica when it has
+// one.
+func (s *Service) tryLocalReplica(ctx context.Context, sh membership.Shard, q *request) (*response, error) {
+	for _, r := range sh.Replicas {
+		if r == s.cfg.NodeID {
+			return s.execLocal(ctx, q, true)
+		}
+	}
+	// Not a replica: any replica can answer a stale read.
+	return s.exec(ctx, sh.Replicas[0], q)
+}
+
+// retryable reports whether err proves q had no effect, so another attempt
+// is safe.
+func retryable(q *request, err error) bool {
+	var nl *multiraft.NotLeaderError
+	switch {
+	case errors.As(err, &nl),
+		errors.Is(err, multiraft.ErrGroupNotFound),
+		errors.Is(err, multiraft.ErrDropped),
+		errors.Is(err, multiraft.ErrBusy),
+		errors.Is(err, multiraft.ErrStopped),
+		errors.Is(err, errNotSent):
+		return true
+	case errors.Is(err, multiraft.ErrTimeout) && errors.Is(err, context.DeadlineExceeded):
+		return false // our own deadline passed
+	case !q.isWrite():
+		// Reads change nothing: anything short of our deadline is worth
+		// another try.
+		return !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) && !isDefinite(err)
+	}
+	return false
+}
+
+// isDefinite reports errors that are answers, not failures.
+func isDefinite(err error) bool {
+	return errors.Is(err, ErrNotFound) || errors.Is(err, ErrExists) || errors.Is(err, ErrVersionMismatch) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrNamespaceExists)
+}
+
+// final translates a non-retryable error into this package's sentinels.
+func (s *Service) final(q *request, err error) error {
+	switch {
+	case err == nil || isDefinite(err):
+		return err
+	case errors.Is(err, multiraft.ErrUnknownOutcome), errors.Is(err, ErrUnknownOutcome):
+		return fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
+	case q.isWrite() && errors.Is(err, multiraft.ErrTimeout):
+		// Timed out before the command was proposed.
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	case q.isWrite():
+		// The call may have reached the leader: the write may have happened.
+		return fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, multiraft.ErrTimeout):
+		return fmt.Errorf("%w: %w", ErrTimeout, err)
+	}
+	return err
+}
+
+// gaveUp is the error when the deadline passes between attempts, all of
+// which certainly had no effect.
+func (s *Service) gaveUp(q *request, last, ctxErr error) error {
+	var nl *multiraft.NotLeaderError
+	if last == nil || errors.As(last, &nl) || errors.Is(last, multiraft.ErrGroupNotFound) || errors.Is(last, errNotSent) || q.isWrite() {
+		return fmt.Errorf("%w: no leader with a quorum answered before the deadline (last: %v): %w", ErrUnavailable, last, ctxErr)
+	}
+	return fmt.Errorf("%w: %v: %w", ErrTimeout, last, ctxErr)
+}
+
+// pickTarget chooses where to send the next attempt: the known leader, or
+// else a replica not tried yet, this node first.
+func (s *Service) pickTarget(sh membership.Shard, skip map[keyspace.NodeID]bool, attempt int) keyspace.NodeID {
+	if l := s.leaderOf(sh.Group); l != 0 && !skip[l] {
+		return l
+	}
+	for _, r := range sh.Replicas {
+		if r == s.cfg.NodeID && !skip[r] {
+			return r
+		}
+	}
+	n := len(sh.Replicas)
+	for i := 0; i < n; i++ {
+		r := sh.Replicas[(attempt+i)%n]
+		if !skip[r] {
+			return r
+		}
+	}
+	return sh.Replicas[attempt%n]
+}
+
+func (s *Service) leaderOf(g keyspace.GroupID) keyspace.NodeID {
+	if l, hosted := s.cfg.Host.Leader(uint64(g)); hosted {
+		return keyspace.NodeID(l)
+	}
+	s.leaders.RLock()
+	defer s.leaders.RUnlock()
+	return s.leaders.m[uint64(g)]
+}
+
+func (s *Service) setLeader(g keyspace.GroupID, n keyspace.NodeID) {
+	s.leaders.Lock()
+	s.leaders.m[uint64(g)] = n
+	s.leaders.Unlock()
+}
+
+func (s *Service) forgetLeader(g keyspace.GroupID, n keyspace.NodeID) {
+	s.leaders.Lock()
+	if s.leaders.m[uint64(g)] == n {
+		delete(s.leaders.m, uint64(g))
+	}
+	s.leaders.Unlock()
+}
+
+// errNotSent marks a forwarded request that certainly never left this node.
+var errNotSent = errors.New("kv: request not sent")
+
+// exec runs q on node target.
+func (s *Service) exec(ctx context.Context, target keyspace.NodeID, q *request) (*response, error) {
+	if target == s.cfg.NodeID {
+		return s.execLocal(ctx, q, false)
+	}
+	out, err := s.cfg.Transport.Call(ctx, uint64(target), append([]byte{CallKV}, q.encode()...))
+	if err != nil {
+		if errors.Is(err, transport.ErrNotSent) {
+			return nil, fmt.Errorf("%w: %w", errNotSent, err)
+		}
+		return nil, err
+	}
+	return decodeResponse(q, out)
+}
+
+// CallKV is the first byte of a transport Call carrying a kv request.
+const CallKV byte = 1

@@ -1,0 +1,298 @@
+// Package kv is the service every front end calls: it finds a key's
+// namespace and shard, executes the operation on the shard's leader — here,
+// or on the leader's node through one forwarded call — and reports errors as
+// this package's sentinels.
+package kv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/distkv/distkv/internal/keyspace"
+	"github.com/distkv/distkv/internal/membership"
+	"github.com/distkv/distkv/internal/replication/multiraft"
+	"github.com/distkv/distkv/internal/storage"
+	"github.com/distkv/distkv/internal/transport"
+)
+
+// Consistency is a read's guarantee.
+type Consistency uint8
+
+const (
+	// Linearizable reads reflect every write acknowledged before the read
+	// began (ReadIndex on the shard's leader).
+	Linearizable Consistency = iota
+	// Stale reads are served from one replica's local state with no round
+	// trip; they may miss recent writes.
+	Stale
+)
+
+// Entry is a key with its value and version.
+type Entry struct {
+	Key     []byte
+	Value   []byte
+	Version uint64
+}
+
+// ReadOptions configure Get and Scan.
+type ReadOptions struct {
+	Consistency Consistency
+}
+
+// WriteOptions configure Put and Delete.
+type WriteOptions struct {
+	Condition Condition
+	// Version, if not 0, makes the write a compare-and-set: it applies only
+	// if the key's current version equals Version.
+	Version uint64
+}
+
+// PutResult is a successful Put.
+type PutResult struct {
+	Version uint64
+	Created bool
+}
+
+// ScanOptions configure Scan.
+type ScanOptions struct {
+	Prefix []byte
+	// After, if set, starts the scan after this key (a continuation cursor).
+	After  []byte
+	Limit  int
+	Values bool
+	ReadOptions
+}
+
+// ScanResult is one page of a scan, in key order.
+type ScanResult struct {
+	Entries []Entry
+	// More is true when keys past the last entry remain.
+	More bool
+}
+
+// Limits bound what a request may carry.
+type Limits struct {
+	MaxKey   int // default 4 KiB
+	MaxValue int // default 1 MiB
+	MaxScan  int // largest scan page, default 10000
+}
+
+// Config configures a Service.
+type Config struct {
+	NodeID    keyspace.NodeID
+	Engine    *storage.Engine
+	Host      *multiraft.Host
+	Meta      *membership.Store
+	Transport transport.Transport
+	Logger    *slog.Logger
+	// Timeout bounds a request whose context has no deadline. Default 5s.
+	Timeout time.Duration
+	// RetryBackoff is the pause before retrying when a shard has no known
+	// leader. Default 25ms.
+	RetryBackoff time.Duration
+	Limits       Limits
+	// OnChange receives every applied write after it is durable, on the
+	// Raft loop: it must not block.
+	OnChange func(ns *membership.NamespaceMap, changes []Change)
+	// TestingUnsafeLocalReads serves linearizable reads from whichever
+	// replica receives them, without ReadIndex. It exists only so tests can
+	// show the linearizability checker catches stale reads. Never set it.
+	TestingUnsafeLocalReads bool
+}
+
+// Service executes key-value operations for this node's front ends and for
+// peers forwarding to it. Safe for concurrent use.
+type Service struct {
+	cfg Config
+
+	leaders struct {
+		sync.RWMutex
+		m map[uint64]keyspace.NodeID
+	}
+}
+
+// New returns a Service.
+func New(cfg Config) *Service {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 5 * time.Second
+	}
+	if cfg.RetryBackoff <= 0 {
+		cfg.RetryBackoff = 25 * time.Millisecond
+	}
+	if cfg.Limits.MaxKey <= 0 {
+		cfg.Limits.MaxKey = 4 << 10
+	}
+	if cfg.Limits.MaxValue <= 0 {
+		cfg.Limits.MaxValue = 1 << 20
+	}
+	if cfg.Limits.MaxScan <= 0 {
+		cfg.Limits.MaxScan = 10000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{cfg: cfg}
+	s.leaders.m = make(map[uint64]keyspace.NodeID)
+	return s
+}
+
+// StateMachine returns the state machine of one strong shard group.
+func (s *Service) StateMachine(ns *membership.NamespaceMap, group uint64) multiraft.StateMachine {
+	sm := &shardSM{group: group}
+	if s.cfg.OnChange != nil {
+		sm.onChange = func(chs []Change) { s.cfg.OnChange(ns, chs) }
+	}
+	return sm
+}
+
+// Limits returns the limits in force.
+func (s *Service) Limits() Limits { return s.cfg.Limits }
+
+// Namespace returns the named namespace's current configuration.
+func (s *Service) Namespace(name string) (*membership.NamespaceMap, error) {
+	if name == "" {
+		name = keyspace.DefaultNamespace
+	}
+	ns := s.cfg.Meta.Current().Namespace(name)
+	if ns == nil {
+		return nil, errors.Join(ErrNoNamespace, errors.New("namespace "+quote(name)+" does not exist"))
+	}
+	if ns.Mode != keyspace.ModeStrong {
+		return nil, errors.Join(ErrWrongMode, errors.New("namespace "+quote(name)+" is "+ns.Mode.String()+", which this node does not serve yet"))
+	}
+	return ns, nil
+}
+
+func quote(s string) string { return "\"" + s + "\"" }
+
+func (s *Service) checkKey(key []byte) error {
+	if len(key) == 0 {
+		return invalidf("empty key")
+	}
+	if len(key) > s.cfg.Limits.MaxKey {
+		return errors.Join(ErrTooLarge, errors.New("key is longer than the limit"))
+	}
+	return nil
+}
+
+// Get returns key's value and version, or ErrNotFound.
+func (s *Service) Get(ctx context.Context, nsName string, key []byte, opts ReadOptions) (Entry, error) {
+	if err := s.checkKey(key); err != nil {
+		return Entry{}, err
+	}
+	ns, err := s.Namespace(nsName)
+	if err != nil {
+		return Entry{}, err
+	}
+	sh := ns.Locate(key)
+	q := &request{kind: reqGet, group: uint64(sh.Group), consistency: opts.Consistency, key: key}
+	p, err := s.route(ctx, sh, q)
+	if err != nil {
+		return Entry{}, err
+	}
+	if !p.found {
+		return Entry{}, ErrNotFound
+	}
+	return Entry{Key: key, Value: p.value, Version: p.version}, nil
+}
+
+// Put writes key. See WriteOptions for create-only, update-only and
+// compare-and-set; a failed condition returns ErrExists, ErrNotFound or
+// *VersionMismatchError.
+func (s *Service) Put(ctx context.Context, nsName string, key, value []byte, opts WriteOptions) (PutResult, error) {
+	if err := s.checkKey(key); err != nil {
+		return PutResult{}, err
+	}
+	if len(value) > s.cfg.Limits.MaxValue {
+		return PutResult{}, errors.Join(ErrTooLarge, errors.New("value is larger than the limit"))
+	}
+	c := command{op: opPut, cond: opts.Condition, version: opts.Version, key: key, value: value}
+	p, err := s.write(ctx, nsName, &c)
+	if err != nil {
+		return PutResult{}, err
+	}
+	return PutResult{Version: p.version, Created: p.created}, nil
+}
+
+// Delete removes key, or returns ErrNotFound. With opts.Version it is a
+// compare-and-delete. It returns the Raft index of the delete.
+func (s *Service) Delete(ctx context.Context, nsName string, key []byte, opts WriteOptions) (uint64, error) {
+	if err := s.checkKey(key); err != nil {
+		return 0, err
+	}
+	c := command{op: opDelete, version: opts.Version, key: key}
+	p, err := s.write(ctx, nsName, &c)
+	if err != nil {
+		return 0, err
+	}
+	return p.version, nil
+}
+
+func (s *Service) write(ctx context.Context, nsName string, c *command) (*response, error) {
+	ns, err := s.Namespace(nsName)
+	if err != nil {
+		return nil, err
+	}
+	sh := ns.Locate(c.key)
+	return s.route(ctx, sh, &request{kind: reqWrite, group: uint64(sh.Group), cmd: c.encode()})
+}
+
+// Scan returns keys with opts.Prefix after opts.After, in key order, across
+// every shard of the namespace, at most opts.Limit of them.
+func (s *Service) Scan(ctx context.Context, nsName string, opts ScanOptions) (ScanResult, error) {
+	ns, err := s.Namespace(nsName)
+	if err != nil {
+		return ScanResult{}, err
+	}
+	if opts.Limit <= 0 || opts.Limit > s.cfg.Limits.MaxScan {
+		opts.Limit = s.cfg.Limits.MaxScan
+	}
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	type part struct {
+		p   *response
+		err error
+	}
+	parts := make([]part, ns.Shards)
+	var wg sync.WaitGroup
+	for i := 0; i < ns.Shards; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sh := ns.Shard(i)
+			q := &request{kind: reqScan, group: uint64(sh.Group), consistency: opts.Consistency,
+				prefix: opts.Prefix, after: opts.After, limit: opts.Limit, values: opts.Values}
+			parts[i].p, parts[i].err = s.route(ctx, sh, q)
+		}()
+	}
+	wg.Wait()
+	var res ScanResult
+	for _, pt := range parts {
+		if pt.err != nil {
+			return ScanResult{}, pt.err
+		}
+		res.Entries = append(res.Entries, pt.p.entries...)
+		res.More = res.More || pt.p.more
+	}
+	sortEntries(res.Entries)
+	if len(res.Entries) > opts.Limit {
+		res.Entries, res.More = res.Entries[:opts.Limit], true
+	}
+	return res, nil
+}
+
+func sortEntries(es []Entry) {
+	slices.SortFunc(es, func(a, b Entry) int { return bytes.Compare(a.Key, b.Key) })
+}
+
+func (s *Service) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, s.cfg.Timeout)
+}

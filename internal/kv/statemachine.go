@@ -1,0 +1,99 @@
+package kv
+
+import (
+	"fmt"
+
+	"github.com/distkv/distkv/internal/storage"
+)
+
+// Change is one applied write, reported after it is durable.
+type Change struct {
+	Group   uint64
+	Key     []byte
+	Value   []byte // nil for a delete
+	Version uint64 // the write's Raft index
+	Deleted bool
+}
+
+// outcome is what applying a command returns to its proposer.
+type outcome struct {
+	version uint64 // the new version (put) or the write's index (delete)
+	created bool
+	err     error
+}
+
+// shardSM is a strong shard's state machine: the shard's keys, each with
+// the Raft index of the write that produced it as its version.
+type shardSM struct {
+	group    uint64
+	onChange func([]Change)
+	changes  []Change
+}
+
+func (sm *shardSM) Apply(b *storage.Batch, index uint64, cmd []byte) any {
+	c, err := decodeCommand(cmd)
+	if err != nil {
+		return outcome{err: err}
+	}
+	dk := storage.DataKey(sm.group, c.key)
+	raw, found, err := b.Get(dk)
+	if err != nil {
+		panic(fmt.Sprintf("kv: reading %q during apply: %v", c.key, err))
+	}
+	var cur uint64
+	if found {
+		if cur, _, err = decodeValue(raw); err != nil {
+			panic(fmt.Sprintf("kv: key %q: %v", c.key, err))
+		}
+	}
+	if err := check(c, found, cur); err != nil {
+		return outcome{err: err}
+	}
+	switch c.op {
+	case opPut:
+		if err := b.Set(dk, encodeValue(index, c.value)); err != nil {
+			panic(fmt.Sprintf("kv: writing %q during apply: %v", c.key, err))
+		}
+		sm.record(Change{Group: sm.group, Key: c.key, Value: c.value, Version: index})
+		return outcome{version: index, created: !found}
+	case opDelete:
+		if err := b.Delete(dk); err != nil {
+			panic(fmt.Sprintf("kv: deleting %q during apply: %v", c.key, err))
+		}
+		sm.record(Change{Group: sm.group, Key: c.key, Version: index, Deleted: true})
+		return outcome{version: index}
+	}
+	return outcome{err: errBadCommand}
+}
+
+// check decides whether a command's conditions hold against the key's
+// current state.
+func check(c command, found bool, cur uint64) error {
+	switch {
+	case c.op == opDelete && !found:
+		return ErrNotFound
+	case c.cond == IfAbsent && found:
+		return ErrExists
+	case c.cond == IfPresent && !found:
+		return ErrNotFound
+	case c.version != 0 && c.version != cur:
+		return &VersionMismatchError{Expected: c.version, Current: cur}
+	}
+	return nil
+}
+
+func (sm *shardSM) record(ch Change) {
+	if sm.onChange != nil {
+		sm.changes = append(sm.changes, ch)
+	}
+}
+
+func (sm *shardSM) Committed() {
+	if len(sm.changes) == 0 {
+		return
+	}
+	sm.onChange(sm.changes)
+	sm.changes = nil
+}
+
+func (sm *shardSM) Restored() { sm.changes = nil }

@@ -1,0 +1,296 @@
+package kv
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/distkv/distkv/internal/replication/multiraft"
+)
+
+// The forwarding protocol: a request executed by the node that holds the
+// shard's leader, sent as one transport Call. Binary, because every
+// forwarded request pays for it.
+
+type reqKind uint8
+
+const (
+	reqGet reqKind = iota + 1
+	reqWrite
+	reqScan
+	reqMeta // a metadata command, on the metadata group
+)
+
+// request is a shard-level operation.
+type request struct {
+	kind        reqKind
+	group       uint64
+	consistency Consistency
+	key         []byte // get
+	cmd         []byte // write: an encoded command
+	prefix      []byte // scan
+	after       []byte // scan: exclusive start
+	limit       int    // scan
+	values      bool   // scan
+}
+
+func (q *request) isWrite() bool { return q.kind == reqWrite || q.kind == reqMeta }
+
+// response is a shard-level result.
+type response struct {
+	version uint64
+	created bool
+	value   []byte
+	found   bool
+	entries []Entry // scan
+	more    bool    // scan
+}
+
+func putBytes(buf, b []byte) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(b)))
+	return append(buf, b...)
+}
+
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) uvarint() uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.err = errors.New("kv: truncated message")
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) byte() byte {
+	if r.err != nil || len(r.b) == 0 {
+		r.err = errors.New("kv: truncated message")
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *reader) bytes() []byte {
+	n := r.uvarint()
+	if r.err != nil {
+		return nil
+	}
+	if uint64(len(r.b)) < n {
+		r.err = errors.New("kv: truncated message")
+		return nil
+	}
+	v := r.b[:n:n]
+	r.b = r.b[n:]
+	return v
+}
+
+func (q *request) encode() []byte {
+	buf := make([]byte, 0, 32+len(q.key)+len(q.cmd)+len(q.prefix)+len(q.after))
+	buf = append(buf, byte(q.kind))
+	buf = binary.AppendUvarint(buf, q.group)
+	buf = append(buf, byte(q.consistency))
+	switch q.kind {
+	case reqGet:
+		buf = putBytes(buf, q.key)
+	case reqWrite, reqMeta:
+		buf = putBytes(buf, q.cmd)
+	case reqScan:
+		buf = putBytes(buf, q.prefix)
+		buf = putBytes(buf, q.after)
+		buf = binary.AppendUvarint(buf, uint64(q.limit))
+		buf = append(buf, b2u(q.values))
+	}
+	return buf
+}
+
+func decodeRequest(b []byte) (*request, error) {
+	r := &reader{b: b}
+	q := &request{kind: reqKind(r.byte()), group: r.uvarint(), consistency: Consistency(r.byte())}
+	switch q.kind {
+	case reqGet:
+		q.key = r.bytes()
+	case reqWrite, reqMeta:
+		q.cmd = r.bytes()
+	case reqScan:
+		q.prefix, q.after = r.bytes(), r.bytes()
+		q.limit = int(r.uvarint())
+		q.values = r.byte() == 1
+	default:
+		return nil, fmt.Errorf("kv: unknown request kind %d", q.kind)
+	}
+	return q, r.err
+}
+
+func b2u(b bool) byte {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Status codes of forwarded responses.
+const (
+	stOK byte = iota
+	stNotFound
+	stExists
+	stMismatch
+	stNotLeader
+	stGroupNotFound
+	stUnknownOutcome
+	stTimeout
+	stUnavailable
+	stBusy
+	stDropped
+	stStopped
+	stNamespaceExists
+	stInvalid
+	stInternal
+)
+
+func encodeResponse(q *request, p *response, err error) []byte {
+	if err != nil {
+		return encodeError(err)
+	}
+	buf := []byte{stOK}
+	switch q.kind {
+	case reqGet, reqMeta:
+		buf = append(buf, b2u(p.found))
+		buf = binary.AppendUvarint(buf, p.version)
+		buf = append(buf, p.value...)
+	case reqWrite:
+		buf = binary.AppendUvarint(buf, p.version)
+		buf = append(buf, b2u(p.created))
+	case reqScan:
+		buf = append(buf, b2u(p.more))
+		buf = binary.AppendUvarint(buf, uint64(len(p.entries)))
+		for _, e := range p.entries {
+			buf = putBytes(buf, e.Key)
+			buf = binary.AppendUvarint(buf, e.Version)
+			buf = putBytes(buf, e.Value)
+		}
+	}
+	return buf
+}
+
+func encodeError(err error) []byte {
+	var (
+		code byte
+		arg  uint64
+		nl   *multiraft.NotLeaderError
+		vm   *VersionMismatchError
+	)
+	switch {
+	case errors.As(err, &nl):
+		code, arg = stNotLeader, nl.Leader
+	case errors.As(err, &vm):
+		code, arg = stMismatch, vm.Current
+	case errors.Is(err, ErrNotFound):
+		code = stNotFound
+	case errors.Is(err, ErrExists):
+		code = stExists
+	case errors.Is(err, ErrNamespaceExists):
+		code = stNamespaceExists
+	case errors.Is(err, ErrInvalid):
+		code = stInvalid
+	case errors.Is(err, multiraft.ErrGroupNotFound):
+		code = stGroupNotFound
+	case errors.Is(err, multiraft.ErrUnknownOutcome), errors.Is(err, ErrUnknownOutcome):
+		code = stUnknownOutcome
+	case errors.Is(err, multiraft.ErrTimeout), errors.Is(err, ErrTimeout):
+		code = stTimeout
+	case errors.Is(err, ErrUnavailable):
+		code = stUnavailable
+	case errors.Is(err, multiraft.ErrBusy):
+		code = stBusy
+	case errors.Is(err, multiraft.ErrDropped):
+		code = stDropped
+	case errors.Is(err, multiraft.ErrStopped):
+		code = stStopped
+	default:
+		code = stInternal
+	}
+	buf := []byte{code}
+	buf = binary.AppendUvarint(buf, arg)
+	return append(buf, err.Error()...)
+}
+
+// decodeResponse returns the response or the error the remote reported,
+// rebuilt as the same sentinel a local call would return.
+func decodeResponse(q *request, b []byte) (*response, error) {
+	r := &reader{b: b}
+	st := r.byte()
+	if st != stOK {
+		arg := r.uvarint()
+		if r.err != nil {
+			return nil, r.err
+		}
+		return nil, remoteError(q, st, arg, string(r.b))
+	}
+	p := &response{}
+	switch q.kind {
+	case reqGet, reqMeta:
+		p.found = r.byte() == 1
+		p.version = r.uvarint()
+		p.value = r.b
+	case reqWrite:
+		p.version = r.uvarint()
+		p.created = r.byte() == 1
+	case reqScan:
+		p.more = r.byte() == 1
+		n := r.uvarint()
+		if n > uint64(len(b)) {
+			return nil, errors.New("kv: corrupt scan response")
+		}
+		p.entries = make([]Entry, 0, n)
+		for i := uint64(0); i < n && r.err == nil; i++ {
+			e := Entry{Key: r.bytes(), Version: r.uvarint(), Value: r.bytes()}
+			if len(e.Value) == 0 && !q.values {
+				e.Value = nil
+			}
+			p.entries = append(p.entries, e)
+		}
+	}
+	return p, r.err
+}
+
+func remoteError(q *request, st byte, arg uint64, msg string) error {
+	switch st {
+	case stNotFound:
+		return ErrNotFound
+	case stExists:
+		return ErrExists
+	case stMismatch:
+		c, _ := decodeCommand(q.cmd)
+		return &VersionMismatchError{Expected: c.version, Current: arg}
+	case stNotLeader:
+		return &multiraft.NotLeaderError{Group: q.group, Leader: arg}
+	case stGroupNotFound:
+		return multiraft.ErrGroupNotFound
+	case stUnknownOutcome:
+		return ErrUnknownOutcome
+	case stTimeout:
+		return multiraft.ErrTimeout
+	case stUnavailable:
+		return ErrUnavailable
+	case stBusy:
+		return multiraft.ErrBusy
+	case stDropped:
+		return multiraft.ErrDropped
+	case stStopped:
+		return multiraft.ErrStopped
+	case stNamespaceExists:
+		return fmt.Errorf("%w: %s", ErrNamespaceExists, msg)
+	case stInvalid:
+		return fmt.Errorf("%w: %s", ErrInvalid, msg)
+	}
+	return fmt.Errorf("kv: remote error: %s", msg)
+}

@@ -1,0 +1,101 @@
+// Package node assembles one distkv server: storage, the peer transport,
+// the Raft host, the shard map, the kv service and the front ends. It is the
+// only place that touches real time and real listeners.
+package node
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/distkv/distkv/internal/clock"
+	"github.com/distkv/distkv/internal/keyspace"
+	"github.com/distkv/distkv/internal/membership"
+	"github.com/distkv/distkv/internal/storage"
+	"github.com/distkv/distkv/internal/transport"
+)
+
+// Config configures a node. Fields left zero take the documented defaults.
+type Config struct {
+	// ID is this node's ID. Required.
+	ID keyspace.NodeID
+	// PeerAddr is where the node listens for peers (host:port). Required
+	// unless Network is set.
+	PeerAddr string
+	// Peers is the initial cluster, this node included. Every node of a
+	// new cluster must be given the same list. Ignored after the first
+	// start: the node then follows its stored shard map.
+	Peers []membership.Member
+	// DataDir holds the node's data. Required unless InMemory.
+	DataDir string
+	// InMemory keeps everything in memory: an acknowledged write is then
+	// in memory on a majority, and a restart loses the node's data.
+	InMemory bool
+	// FS, if set, is the file system for the data (tests).
+	FS storage.FS
+	// DefaultShards and DefaultReplicas shape the default namespace at
+	// bootstrap. Defaults 16 and 3.
+	DefaultShards   int
+	DefaultReplicas keyspace.Replication
+	// Raft timing. Defaults: 50ms ticks, election after 10 ticks.
+	TickInterval  time.Duration
+	ElectionTicks int
+	// LogKeep is how many applied Raft entries each replica keeps.
+	LogKeep uint64
+	// RequestTimeout bounds requests without a deadline. Default 5s.
+	RequestTimeout time.Duration
+
+	// Network, if set, connects the node to an in-memory network instead of
+	// TCP (tests).
+	Network *transport.Network
+	// Faults is the node's fault switchboard for its TCP transport.
+	Faults *transport.Faults
+	// Clock drives Raft ticks. Default real time.
+	Clock clock.Clock
+	// Logger receives the node's logs. Default: discard.
+	Logger *slog.Logger
+	// TestingUnsafeLocalReads: see kv.Config. Tests only.
+	TestingUnsafeLocalReads bool
+}
+
+func (c *Config) setDefaults() error {
+	if c.ID == 0 {
+		return errors.New("node: an ID is required")
+	}
+	if c.DataDir == "" && !c.InMemory && c.FS == nil {
+		return errors.New("node: a data directory is required (or run in memory)")
+	}
+	if c.PeerAddr == "" && c.Network == nil {
+		return errors.New("node: a peer address is required")
+	}
+	if c.DefaultShards == 0 {
+		c.DefaultShards = keyspace.DefaultShards
+	}
+	if c.DefaultReplicas == (keyspace.Replication{}) {
+		c.DefaultReplicas = keyspace.Replication{N: keyspace.DefaultReplicas}
+	}
+	if c.Clock == nil {
+		c.Clock = clock.Real{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if len(c.Peers) == 0 {
+		c.Peers = []membership.Member{{ID: c.ID, PeerAddr: c.PeerAddr}}
+	}
+	if !slices.ContainsFunc(c.Peers, func(m membership.Member) bool { return m.ID == c.ID }) {
+		return fmt.Errorf("node: %s is not in the initial cluster", c.ID)
+	}
+	return nil
+}
+
+func (c *Config) defaultNamespace() keyspace.Namespace {
+	return keyspace.Namespace{
+		Name:     keyspace.DefaultNamespace,
+		Mode:     keyspace.ModeStrong,
+		Replicas: c.DefaultReplicas,
+		Shards:   c.DefaultShards,
+	}
+}

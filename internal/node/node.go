@@ -1,0 +1,306 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/distkv/distkv/internal/keyspace"
+	"github.com/distkv/distkv/internal/kv"
+	"github.com/distkv/distkv/internal/membership"
+	"github.com/distkv/distkv/internal/replication/multiraft"
+	"github.com/distkv/distkv/internal/storage"
+	"github.com/distkv/distkv/internal/transport"
+)
+
+// Node is one running distkv server.
+type Node struct {
+	cfg       Config
+	log       *slog.Logger
+	engine    *storage.Engine
+	transport transport.Transport
+	host      *multiraft.Host
+	meta      *membership.Store
+	kv        *kv.Service
+	closed    bool
+	// ready is closed once every component exists; the transport may
+	// deliver before that, and its handlers wait for (or drop on) it.
+	ready chan struct{}
+}
+
+// New opens the node's storage, bootstraps it on first start, and starts
+// its transport and Raft groups. It returns without waiting for elections.
+func New(cfg Config) (n *Node, err error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	n = &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID.String()), ready: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			n.closeAll()
+		}
+	}()
+	if n.engine, err = storage.Open(n.storageConfig()); err != nil {
+		return nil, err
+	}
+	if err = n.bootstrapIfNew(); err != nil {
+		return nil, err
+	}
+	if n.meta, err = membership.Open(n.engine); err != nil {
+		return nil, err
+	}
+	if n.transport, err = n.openTransport(); err != nil {
+		return nil, err
+	}
+	if n.host, err = n.openHost(); err != nil {
+		return nil, err
+	}
+	n.kv = kv.New(kv.Config{
+		NodeID: cfg.ID, Engine: n.engine, Host: n.host, Meta: n.meta, Transport: n.transport,
+		Logger: n.log, Timeout: cfg.RequestTimeout, TestingUnsafeLocalReads: cfg.TestingUnsafeLocalReads,
+	})
+	n.meta.OnChange(func(_, m *membership.Map) { n.ensureGroups(m) })
+	close(n.ready)
+	if err = n.startGroups(); err != nil {
+		return nil, err
+	}
+	n.log.Info("node started", "peer_addr", n.peerAddr(), "data_dir", cfg.DataDir, "in_memory", cfg.InMemory)
+	return n, nil
+}
+
+func (n *Node) storageConfig() storage.Config {
+	sc := storage.Config{Dir: n.cfg.DataDir, FS: n.cfg.FS, Logger: n.log}
+	if n.cfg.InMemory && n.cfg.FS == nil {
+		sc.FS = storage.NewMemFS()
+	}
+	return sc
+}
+
+// bootstrapIfNew writes the initial shard map on a node's first start.
+func (n *Node) bootstrapIfNew() error {
+	done, err := membership.Bootstrapped(n.engine)
+	if err != nil || done {
+		return err
+	}
+	m, err := membership.Bootstrap(n.cfg.Peers, n.cfg.defaultNamespace())
+	if err != nil {
+		return err
+	}
+	n.log.Info("bootstrapping new node", "members", len(m.Members), "default_shards", n.cfg.DefaultShards)
+	return membership.WriteBootstrap(n.engine, m)
+}
+
+func (n *Node) openTransport() (transport.Transport, error) {
+	h := transport.Handlers{
+		Message:  n.handleMessage,
+		Call:     n.handleCall,
+		Snapshot: n.handleSnapshot,
+	}
+	if n.cfg.Network != nil {
+		return n.cfg.Network.Join(uint64(n.cfg.ID), h), nil
+	}
+	m := n.meta.Current()
+	return transport.NewTCP(transport.Config{
+		ID:        uint64(n.cfg.ID),
+		ClusterID: m.ClusterID(),
+		Listen:    n.cfg.PeerAddr,
+		Resolve:   n.resolve,
+		Handlers:  h,
+		Faults:    n.cfg.Faults,
+		Logger:    n.log.With("component", "transport"),
+	})
+}
+
+// resolve finds a peer's address in the current shard map.
+func (n *Node) resolve(id uint64) (string, bool) {
+	mb, ok := n.meta.Current().Member(keyspace.NodeID(id))
+	return mb.PeerAddr, ok && mb.PeerAddr != ""
+}
+
+func (n *Node) peerAddr() string {
+	if t, ok := n.transport.(*transport.TCP); ok {
+		return t.Addr().String()
+	}
+	return n.cfg.PeerAddr
+}
+
+func (n *Node) openHost() (*multiraft.Host, error) {
+	return multiraft.New(multiraft.Config{
+		NodeID:        uint64(n.cfg.ID),
+		Engine:        n.engine,
+		Transport:     n.transport,
+		Clock:         n.cfg.Clock,
+		TickInterval:  n.cfg.TickInterval,
+		ElectionTicks: n.cfg.ElectionTicks,
+		LogKeep:       n.cfg.LogKeep,
+		Logger:        n.log,
+		Events: multiraft.Events{
+			LeaderChanged: n.leaderChanged,
+		},
+	})
+}
+
+func (n *Node) leaderChanged(group, leader, term uint64) {
+	g := keyspace.GroupID(group)
+	switch {
+	case g == keyspace.MetaGroup && leader != 0:
+		n.log.Info(fmt.Sprintf("%s is now cluster coordinator", keyspace.NodeID(leader)), "term", term)
+	case g == keyspace.MetaGroup:
+		n.log.Info("cluster coordinator lost; electing", "term", term)
+	case leader == 0:
+		n.log.Debug("shard has no leader", "group", g.String(), "term", term)
+	default:
+		n.log.Debug("shard leader changed", "group", g.String(), "leader", keyspace.NodeID(leader).String(), "term", term)
+	}
+}
+
+// startGroups creates the metadata group replica and every shard replica
+// this node holds in the stored map.
+func (n *Node) startGroups() error {
+	m := n.meta.Current()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var voters, learners []uint64
+	for _, mb := range m.Members {
+		if slices.Contains(m.MetaVoters, mb.ID) {
+			voters = append(voters, uint64(mb.ID))
+		} else {
+			learners = append(learners, uint64(mb.ID))
+		}
+	}
+	err := n.host.CreateGroup(ctx, multiraft.GroupConfig{
+		ID: uint64(keyspace.MetaGroup), Voters: voters, Learners: learners,
+		StateMachine: n.meta, Campaign: len(voters) > 0 && voters[0] == uint64(n.cfg.ID),
+	})
+	if err != nil {
+		return err
+	}
+	for _, gc := range n.groupConfigs(m) {
+		if err := n.host.CreateGroup(ctx, gc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ensureGroups creates replicas for shards newly placed on this node. It
+// runs on the Raft loop (a shard map change hook), so it only queues.
+func (n *Node) ensureGroups(m *membership.Map) {
+	for _, gc := range n.groupConfigs(m) {
+		n.host.EnsureGroup(gc)
+	}
+}
+
+func (n *Node) groupConfigs(m *membership.Map) []multiraft.GroupConfig {
+	var out []multiraft.GroupConfig
+	for _, sh := range m.ShardsOn(n.cfg.ID) {
+		if sh.Namespace.Mode != keyspace.ModeStrong {
+			continue
+		}
+		voters := make([]uint64, len(sh.Replicas))
+		for i, r := range sh.Replicas {
+			voters[i] = uint64(r)
+		}
+		out = append(out, multiraft.GroupConfig{
+			ID: uint64(sh.Group), Voters: voters,
+			StateMachine: n.kv.StateMachine(sh.Namespace, uint64(sh.Group)),
+			Campaign:     sh.Replicas[0] == n.cfg.ID,
+		})
+	}
+	return out
+}
+
+func (n *Node) handleMessage(m transport.Message) {
+	select {
+	case <-n.ready:
+	default:
+		return // still starting: peers retransmit
+	}
+	switch m.Type {
+	case multiraft.MessageType:
+		n.host.HandleMessage(m)
+	}
+}
+
+func (n *Node) handleCall(ctx context.Context, from uint64, req []byte) ([]byte, error) {
+	if len(req) == 0 {
+		return nil, errors.New("empty call")
+	}
+	select {
+	case <-n.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	switch req[0] {
+	case kv.CallKV:
+		return n.kv.HandleCall(ctx, req[1:])
+	}
+	return nil, fmt.Errorf("unknown call kind %d", req[0])
+}
+
+func (n *Node) handleSnapshot(ctx context.Context, from uint64, header []byte, body io.Reader) error {
+	select {
+	case <-n.ready:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return n.host.HandleSnapshot(ctx, from, header, body)
+}
+
+// KV returns the node's kv service.
+func (n *Node) KV() *kv.Service { return n.kv }
+
+// Host returns the node's Raft host.
+func (n *Node) Host() *multiraft.Host { return n.host }
+
+// Map returns the node's current shard map.
+func (n *Node) Map() *membership.Map { return n.meta.Current() }
+
+// ID returns the node's ID.
+func (n *Node) ID() keyspace.NodeID { return n.cfg.ID }
+
+// Transport returns the node's peer transport.
+func (n *Node) Transport() transport.Transport { return n.transport }
+
+// Close shuts the node down gracefully: it hands its leaderships to
+// followers (bounded by ctx), then stops Raft, the transport and storage.
+func (n *Node) Close(ctx context.Context) error {
+	if n.closed {
+		return nil
+	}
+	if err := n.host.TransferAllLeadership(ctx); err != nil {
+		n.log.Warn("shutting down while still leading some shards", "err", err)
+	}
+	n.log.Info("node stopping")
+	return n.closeAll()
+}
+
+// Kill stops the node at once, without handing off leadership: a crash as
+// far as peers can tell (storage is closed cleanly; tests that need a torn
+// disk clone the file system first).
+func (n *Node) Kill() error { return n.closeAll() }
+
+func (n *Node) closeAll() error {
+	if n.closed {
+		return nil
+	}
+	n.closed = true
+	var errs []error
+	if n.host != nil {
+		n.host.Close()
+	}
+	if n.transport != nil {
+		errs = append(errs, n.transport.Close())
+	}
+	if n.engine != nil {
+		errs = append(errs, n.engine.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Engine returns the node's storage engine.
+func (n *Node) Engine() *storage.Engine { return n.engine }

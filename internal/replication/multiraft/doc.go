@@ -1,0 +1,50 @@
+// Package multiraft runs many Raft groups on one node over go.etcd.io/raft/v3
+// RawNodes, sharing one loop goroutine, one storage batch and one fsync per
+// cycle. It is the only package that imports etcd-io/raft.
+//
+// # The cycle
+//
+// Everything that touches a RawNode happens on the Host's loop goroutine.
+// Callers (the transport, proposers, readers) append events to a bounded
+// queue and wake the loop. Each cycle:
+//
+//  1. drains the queue: steps incoming messages, hands proposals to their
+//     group's leader, and gathers linearizable reads into one ReadIndex
+//     round per group; a tick advances every group's logical clock;
+//  2. collects the Ready of every group that has one;
+//  3. writes all of them into one engine batch: log entries, HardState,
+//     installed snapshots, and then the committed entries applied by each
+//     group's StateMachine with its new applied state;
+//  4. commits the batch, with one fsync if any Ready required it;
+//  5. sends the Readies' messages, answers proposers whose entries were
+//     applied, records read indexes and releases reads whose index is
+//     applied, and calls Advance.
+//
+// Applying committed entries in the same batch as the log write is safe
+// because the batch is atomic: after a crash either both are present or
+// neither, and Raft replays from the persisted applied index.
+//
+// # Proposals
+//
+// Every entry is framed with the proposing node and a proposal ID. A
+// proposal is answered exactly once: with the state machine's result when
+// its entry applies; with ErrDropped when a different entry takes its log
+// index (it can never commit, so a retry is safe); with ErrUnknownOutcome
+// when the caller's deadline passes after the entry reached Raft. A
+// proposal made on a follower fails with *NotLeaderError before anything
+// happens — Raft's own proposal forwarding is off, because the kv layer
+// forwards whole requests to the leader instead.
+//
+// # Reads
+//
+// ReadBarrier implements ReadIndex (Raft thesis §6.4): all barriers queued
+// for a group in one cycle share a single round. When Raft reports the
+// round's read index and the group has applied it, every waiter is
+// released and may read the engine directly.
+//
+// # Snapshots and truncation
+//
+// See snapshot.go. Logs are truncated to LogKeep entries behind the applied
+// index; a follower further behind is sent a snapshot of the group's
+// replicated key range.
+package multiraft
