@@ -187,6 +187,14 @@ func (c *Cluster) Crash(id keyspace.NodeID) {
 	if n == nil {
 		return
 	}
+	// Cut the node off first: once its disk is cloned it must not
+	// acknowledge anything the clone lacks. (In a real crash the process
+	// stops at the instant its disk stops.)
+	rule, err := c.Faults().Isolate(uint64(id), 0)
+	if err != nil {
+		c.t.Fatalf("isolating %s: %v", id, err)
+	}
+	defer c.Faults().Remove(rule)
 	var clone *storage.MemFS
 	if c.opts.Crashable {
 		clone = c.fs[id].CrashClone(storage.CrashCloneCfg{})

@@ -15,6 +15,10 @@ import (
 // request costs at most one hop; a peer that picked the wrong node gets
 // *NotLeaderError with a hint and tries again itself.
 func (s *Service) HandleCall(ctx context.Context, payload []byte) ([]byte, error) {
+	if err := s.enter(); err != nil {
+		return encodeError(multiraft.ErrStopped), nil
+	}
+	defer s.inflight.Done()
 	q, err := decodeRequest(payload)
 	if err != nil {
 		return nil, err

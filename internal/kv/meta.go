@@ -21,6 +21,10 @@ func (s *Service) CreateNamespace(ctx context.Context, ns keyspace.Namespace) (*
 	if err := ns.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.inflight.Done()
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	m := s.cfg.Meta.Current()

@@ -114,7 +114,40 @@ type Service struct {
 		sync.RWMutex
 		m map[uint64]keyspace.NodeID
 	}
+
+	// gate admits requests until Close; inflight lets Close wait for them
+	// before the engine underneath goes away.
+	gate struct {
+		sync.RWMutex
+		closed bool
+	}
+	inflight sync.WaitGroup
 }
+
+// errStopping is returned for requests that arrive after Close.
+var errStopping = errors.Join(ErrUnavailable, errors.New("node is shutting down"))
+
+// enter admits one request; the caller must call s.inflight.Done().
+func (s *Service) enter() error {
+	s.gate.RLock()
+	defer s.gate.RUnlock()
+	if s.gate.closed {
+		return errStopping
+	}
+	s.inflight.Add(1)
+	return nil
+}
+
+// Close refuses new requests. Wait then waits for those in flight: call it
+// after the Raft host and transport are closed, which unblocks them.
+func (s *Service) Close() {
+	s.gate.Lock()
+	s.gate.closed = true
+	s.gate.Unlock()
+}
+
+// Wait returns once no request is in flight; only meaningful after Close.
+func (s *Service) Wait() { s.inflight.Wait() }
 
 // New returns a Service.
 func New(cfg Config) *Service {
@@ -182,6 +215,10 @@ func (s *Service) checkKey(key []byte) error {
 
 // Get returns key's value and version, or ErrNotFound.
 func (s *Service) Get(ctx context.Context, nsName string, key []byte, opts ReadOptions) (Entry, error) {
+	if err := s.enter(); err != nil {
+		return Entry{}, err
+	}
+	defer s.inflight.Done()
 	if err := s.checkKey(key); err != nil {
 		return Entry{}, err
 	}
@@ -205,6 +242,10 @@ func (s *Service) Get(ctx context.Context, nsName string, key []byte, opts ReadO
 // compare-and-set; a failed condition returns ErrExists, ErrNotFound or
 // *VersionMismatchError.
 func (s *Service) Put(ctx context.Context, nsName string, key, value []byte, opts WriteOptions) (PutResult, error) {
+	if err := s.enter(); err != nil {
+		return PutResult{}, err
+	}
+	defer s.inflight.Done()
 	if err := s.checkKey(key); err != nil {
 		return PutResult{}, err
 	}
@@ -222,6 +263,10 @@ func (s *Service) Put(ctx context.Context, nsName string, key, value []byte, opt
 // Delete removes key, or returns ErrNotFound. With opts.Version it is a
 // compare-and-delete. It returns the Raft index of the delete.
 func (s *Service) Delete(ctx context.Context, nsName string, key []byte, opts WriteOptions) (uint64, error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.inflight.Done()
 	if err := s.checkKey(key); err != nil {
 		return 0, err
 	}
@@ -245,6 +290,10 @@ func (s *Service) write(ctx context.Context, nsName string, c *command) (*respon
 // Scan returns keys with opts.Prefix after opts.After, in key order, across
 // every shard of the namespace, at most opts.Limit of them.
 func (s *Service) Scan(ctx context.Context, nsName string, opts ScanOptions) (ScanResult, error) {
+	if err := s.enter(); err != nil {
+		return ScanResult{}, err
+	}
+	defer s.inflight.Done()
 	ns, err := s.Namespace(nsName)
 	if err != nil {
 		return ScanResult{}, err

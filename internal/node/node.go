@@ -290,11 +290,17 @@ func (n *Node) closeAll() error {
 	}
 	n.closed = true
 	var errs []error
+	if n.kv != nil {
+		n.kv.Close()
+	}
 	if n.host != nil {
 		n.host.Close()
 	}
 	if n.transport != nil {
 		errs = append(errs, n.transport.Close())
+	}
+	if n.kv != nil {
+		n.kv.Wait()
 	}
 	if n.engine != nil {
 		errs = append(errs, n.engine.Close())

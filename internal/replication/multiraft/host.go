@@ -89,7 +89,9 @@ type Host struct {
 	}
 
 	nextProposal atomic.Uint64
-	dropped      atomic.Uint64 // incoming messages dropped on overload
+	stats        struct {
+		dropped, snapshotsSent, snapshotsApplied atomic.Uint64
+	}
 	stop         chan struct{}
 	done         chan struct{}
 	snapCtx      context.Context
@@ -228,7 +230,7 @@ func (h *Host) HandleMessage(m transport.Message) {
 		return
 	}
 	if err := h.enqueue(event{kind: evMessage, group: group, msg: msg}); err != nil {
-		h.dropped.Add(1)
+		h.stats.dropped.Add(1)
 	}
 }
 
@@ -270,6 +272,24 @@ func (h *Host) ReadBarrier(ctx context.Context, group uint64) error {
 		return err
 	case <-ctx.Done():
 		return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+	}
+}
+
+// Stats are cumulative counters of a Host.
+type Stats struct {
+	// MessagesDropped counts incoming Raft messages dropped because the
+	// loop's queue was full.
+	MessagesDropped  uint64
+	SnapshotsSent    uint64
+	SnapshotsApplied uint64
+}
+
+// Stats returns the host's counters.
+func (h *Host) Stats() Stats {
+	return Stats{
+		MessagesDropped:  h.stats.dropped.Load(),
+		SnapshotsSent:    h.stats.snapshotsSent.Load(),
+		SnapshotsApplied: h.stats.snapshotsApplied.Load(),
 	}
 }
 

@@ -268,6 +268,8 @@ func (h *Host) afterCommit(w *work) {
 	}
 	h.send(r, rd.Messages)
 	if w.snapshot != nil {
+		h.stats.snapshotsApplied.Add(1)
+		h.cfg.Logger.Info("installed snapshot", "group", r.id, "index", w.snapshot.Index)
 		r.sm.Restored()
 	}
 	if w.applied {

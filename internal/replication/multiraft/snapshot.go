@@ -97,6 +97,7 @@ func (h *Host) streamSnapshot(group uint64, m *pb.Message) error {
 	err = h.cfg.Transport.SendSnapshot(ctx, m.GetTo(), header, pr)
 	pr.CloseWithError(errors.New("snapshot send finished"))
 	if err == nil {
+		h.stats.snapshotsSent.Add(1)
 		h.cfg.Logger.Info("sent snapshot", "group", group, "to", m.GetTo(), "index", a.Index)
 	}
 	return err
