@@ -7,8 +7,6 @@ import (
 	"log/slog"
 )
 
-
-
 func orDiscard(l *slog.Logger) *slog.Logger {
 	if l == nil {
 		return slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -92,11 +92,11 @@ type Host struct {
 	stats        struct {
 		dropped, snapshotsSent, snapshotsApplied atomic.Uint64
 	}
-	stop         chan struct{}
-	done         chan struct{}
-	snapCtx      context.Context
-	snapCancel   context.CancelFunc
-	snapWG       sync.WaitGroup
+	stop       chan struct{}
+	done       chan struct{}
+	snapCtx    context.Context
+	snapCancel context.CancelFunc
+	snapWG     sync.WaitGroup
 }
 
 type snapKey struct{ group, to uint64 }
