@@ -9,7 +9,9 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -40,6 +42,9 @@ type Options struct {
 	// reads without ReadIndex.
 	UnsafeLocalReads bool
 	RequestTimeout   time.Duration // default 2s
+	// Dir, if set, puts each node's data on the real disk under Dir
+	// instead of in memory (benchmarks of the durable path).
+	Dir string
 }
 
 // Cluster is a running in-process cluster.
@@ -85,9 +90,11 @@ func New(t testing.TB, opts Options) *Cluster {
 	for i := 1; i <= opts.Nodes; i++ {
 		id := keyspace.NodeID(i)
 		c.peers = append(c.peers, membership.Member{ID: id, PeerAddr: fmt.Sprintf("mem:%d", i)})
-		if opts.Crashable {
+		switch {
+		case opts.Dir != "":
+		case opts.Crashable:
 			c.fs[id] = storage.NewCrashableMemFS()
-		} else {
+		default:
 			c.fs[id] = storage.NewMemFS()
 		}
 	}
@@ -120,11 +127,18 @@ func logger() *slog.Logger {
 
 func (c *Cluster) start(id keyspace.NodeID) {
 	c.t.Helper()
+	var fs storage.FS
+	dir := "data"
+	if c.opts.Dir != "" {
+		dir = filepath.Join(c.opts.Dir, id.String())
+	} else {
+		fs = c.fs[id]
+	}
 	n, err := node.New(node.Config{
 		ID:                      id,
 		Peers:                   c.peers,
-		FS:                      c.fs[id],
-		DataDir:                 "data",
+		FS:                      fs,
+		DataDir:                 dir,
 		DefaultShards:           c.opts.Shards,
 		DefaultReplicas:         keyspace.Replication{N: c.opts.Replicas},
 		TickInterval:            c.opts.TickInterval,
@@ -182,7 +196,11 @@ func (c *Cluster) Stop(id keyspace.NodeID) {
 
 // Crash kills a node abruptly. With Options.Crashable its disk keeps only
 // what was synced, as after a power loss; otherwise everything written.
-func (c *Cluster) Crash(id keyspace.NodeID) {
+func (c *Cluster) Crash(id keyspace.NodeID) { c.CrashKeeping(id, 0, 0) }
+
+// CrashKeeping is Crash where each piece of unsynced data survives with
+// probability unsyncedPercent (seeded), as a torn write might leave it.
+func (c *Cluster) CrashKeeping(id keyspace.NodeID, unsyncedPercent int, seed uint64) {
 	n := c.take(id)
 	if n == nil {
 		return
@@ -197,7 +215,11 @@ func (c *Cluster) Crash(id keyspace.NodeID) {
 	defer c.Faults().Remove(rule)
 	var clone *storage.MemFS
 	if c.opts.Crashable {
-		clone = c.fs[id].CrashClone(storage.CrashCloneCfg{})
+		cfg := storage.CrashCloneCfg{UnsyncedDataPercent: unsyncedPercent}
+		if unsyncedPercent > 0 {
+			cfg.RNG = rand.New(rand.NewPCG(seed, seed))
+		}
+		clone = c.fs[id].CrashClone(cfg)
 	}
 	_ = n.Kill()
 	if clone != nil {

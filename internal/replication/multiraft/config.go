@@ -48,6 +48,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Events receives notifications; any field may be nil.
 	Events Events
+	// Manual starts no loop goroutine: the owner calls Cycle to run each
+	// turn, so a test can drive the Host deterministically. Methods that
+	// wait for the loop (Propose, ReadBarrier, CreateGroup, Status...)
+	// then return only while the owner keeps cycling.
+	Manual bool
 }
 
 // Events are callbacks from the loop. They run on the loop goroutine and

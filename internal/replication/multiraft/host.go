@@ -134,7 +134,9 @@ func New(cfg Config) (*Host, error) {
 	}
 	h.view.groups = make(map[uint64]GroupStatus)
 	h.snapCtx, h.snapCancel = context.WithCancel(context.Background())
-	go h.run()
+	if !cfg.Manual {
+		go h.run()
+	}
 	return h, nil
 }
 
@@ -149,7 +151,12 @@ func (h *Host) Close() {
 	h.mu.stopped = true
 	h.mu.Unlock()
 	close(h.stop)
-	<-h.done
+	if h.cfg.Manual {
+		h.shutdown()
+		close(h.done)
+	} else {
+		<-h.done
+	}
 	h.snapCancel()
 	h.snapWG.Wait()
 }

@@ -1,8 +1,10 @@
 package multiraft
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/distkv/distkv/internal/storage"
@@ -21,25 +23,45 @@ func (h *Host) run() {
 		ticked := false
 		select {
 		case <-h.stop:
-			for _, r := range h.groups {
-				r.stop()
-			}
-			h.failQueued()
+			h.shutdown()
 			return
 		case <-ticker.C():
 			ticked = true
 		case <-h.wake:
 		}
-		h.mu.Lock()
-		batch, h.mu.queue = h.mu.queue, batch[:0]
-		h.mu.Unlock()
-		if ticked {
-			h.tick()
-		}
-		h.handle(batch)
-		clear(batch)
-		h.cycle()
+		batch = h.iterate(batch, ticked)
 	}
+}
+
+// iterate is one turn of the loop: take the queued events, tick if asked,
+// handle the events and run a cycle. It returns batch emptied for reuse.
+func (h *Host) iterate(batch []event, tick bool) []event {
+	h.mu.Lock()
+	batch, h.mu.queue = h.mu.queue, batch[:0]
+	h.mu.Unlock()
+	if tick {
+		h.tick()
+	}
+	h.handle(batch)
+	clear(batch)
+	h.cycle()
+	return batch[:0]
+}
+
+// Cycle runs one turn of the loop on the caller's goroutine. Only for a
+// Host created with Config.Manual, whose owner drives it step by step.
+func (h *Host) Cycle(tick bool) {
+	if !h.cfg.Manual {
+		panic("multiraft: Cycle on a host that runs its own loop")
+	}
+	h.iterate(nil, tick)
+}
+
+func (h *Host) shutdown() {
+	for _, r := range h.groups {
+		r.stop()
+	}
+	h.failQueued()
 }
 
 // failQueued answers events that arrived after the loop's last cycle.
@@ -140,6 +162,9 @@ func (h *Host) cycle() {
 	if len(ws) == 0 {
 		return
 	}
+	// A fixed order makes a cycle's effects (message order, logs)
+	// reproducible.
+	slices.SortFunc(ws, func(a, b *work) int { return cmp.Compare(a.r.id, b.r.id) })
 	b := h.cfg.Engine.NewBatch()
 	defer b.Close()
 	sync := false
