@@ -3,7 +3,6 @@ package multiraft
 import (
 	"context"
 	"encoding/binary"
-	"time"
 	"fmt"
 	"io"
 	"sort"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/datadriven"
 	"github.com/distkv/distkv/internal/storage"
