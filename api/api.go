@@ -1,0 +1,246 @@
+// Package api defines distkv's public HTTP wire types: request and response
+// bodies, headers, query parameters and error codes. Servers and clients
+// share it; it imports only the standard library.
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+)
+
+// Headers.
+const (
+	// HeaderNode names the node that answered a request (on every response).
+	HeaderNode = "X-Distkv-Node"
+	// HeaderVersion carries a key's version on a raw GET.
+	HeaderVersion = "X-Distkv-Version"
+	// HeaderCausal carries causal metadata in causal namespaces.
+	HeaderCausal = "X-Distkv-Causal"
+)
+
+// Error codes, in the "code" field of an error body.
+const (
+	CodeNotFound          = "not_found"           // 404: no such key
+	CodeNamespaceNotFound = "namespace_not_found" // 404: no such namespace
+	CodeExists            = "exists"              // 409: create-only write, key present
+	CodeVersionMismatch   = "version_mismatch"    // 409: compare-and-set failed
+	CodeNamespaceExists   = "namespace_exists"    // 409: namespace exists with other settings
+	CodeInvalid           = "invalid"             // 400: malformed request
+	CodeTooLarge          = "too_large"           // 413: key, value or body over its limit
+	CodeUnavailable       = "unavailable"         // 503: no quorum; nothing was done
+	CodeTimeout           = "timeout"             // 504: deadline passed; a write's outcome is unknown
+	CodeForbidden         = "forbidden"           // 403
+	CodeUnauthorized      = "unauthorized"        // 401
+	CodeCausalDeps        = "causal_dependencies" // 503: causal dependencies not yet here
+	CodeUnsupported       = "unsupported"         // 501: not served by this namespace's mode
+	CodeMethodNotAllowed  = "method_not_allowed"  // 405
+	CodeInternal          = "internal"            // 500
+)
+
+// Error is the body of every error response: {"error": {...}}.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	// CurrentVersion is the key's version when Code is version_mismatch
+	// (0: the key does not exist).
+	CurrentVersion uint64 `json:"current_version,omitempty"`
+	// OutcomeUnknown is set on a write whose fate is not known.
+	OutcomeUnknown bool `json:"outcome_unknown,omitempty"`
+}
+
+// ErrorBody wraps Error as it appears on the wire.
+type ErrorBody struct {
+	Error Error `json:"error"`
+}
+
+func (e *Error) String() string { return e.Code + ": " + e.Message }
+
+// Query parameters.
+const (
+	QueryIf          = "if"          // PUT: "absent" (create-only) or "present" (update-only)
+	QueryVersion     = "version"     // PUT, DELETE: compare-and-set on this version
+	QueryConsistency = "consistency" // GET: "linearizable" (default) or "stale"
+	QueryFormat      = "format"      // GET: "json" for a JSON body instead of the raw value
+	QueryPrefix      = "prefix"      // list
+	QueryLimit       = "limit"       // list
+	QueryAfter       = "after"       // list: continue after this key (the "next" cursor)
+	QueryValues      = "values"      // list: "true" to include values
+	QueryNamespace   = "ns"          // locate
+)
+
+// Consistency levels.
+const (
+	Linearizable = "linearizable"
+	Stale        = "stale"
+)
+
+// Write conditions (QueryIf).
+const (
+	IfAbsent  = "absent"
+	IfPresent = "present"
+)
+
+// WriteResult answers a successful PUT (201 created, 200 replaced) or DELETE.
+type WriteResult struct {
+	Key     string `json:"key"`
+	Version uint64 `json:"version"`
+	Created bool   `json:"created,omitempty"`
+}
+
+// KV is a key with its version and, when asked for, its value. A value
+// that is not valid UTF-8 is base64 with Encoding "base64".
+type KV struct {
+	Key      string  `json:"key"`
+	Value    *string `json:"value,omitempty"`
+	Encoding string  `json:"encoding,omitempty"`
+	Version  uint64  `json:"version"`
+}
+
+// ListResult is one page of GET /v1/kv?prefix=...
+type ListResult struct {
+	Keys []KV `json:"keys"`
+	// Next, when set, is the cursor for the next page (pass it as after=).
+	Next string `json:"next,omitempty"`
+}
+
+// Replicas is a replication factor on the wire: a number, or "all".
+type Replicas string
+
+// All is full replication.
+const All Replicas = "all"
+
+// MarshalJSON writes a number, or "all".
+func (r Replicas) MarshalJSON() ([]byte, error) {
+	if n, err := strconv.Atoi(string(r)); err == nil {
+		return []byte(strconv.Itoa(n)), nil
+	}
+	return json.Marshal(string(r))
+}
+
+// UnmarshalJSON accepts 3, "3" or "all".
+func (r *Replicas) UnmarshalJSON(b []byte) error {
+	var n int
+	if err := json.Unmarshal(b, &n); err == nil {
+		*r = Replicas(strconv.Itoa(n))
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("replicas must be a number or \"all\", got %s", b)
+	}
+	*r = Replicas(s)
+	return nil
+}
+
+// Namespace is a namespace's configuration (PUT /v1/ns/{name} body, and
+// listings).
+type Namespace struct {
+	Name      string   `json:"name,omitempty"`
+	ID        uint32   `json:"id,omitempty"`
+	Mode      string   `json:"mode,omitempty"`     // strong (default), eventual, causal
+	Replicas  Replicas `json:"replicas,omitempty"` // default 3
+	Shards    int      `json:"shards,omitempty"`   // default 16
+	R         int      `json:"r,omitempty"`
+	W         int      `json:"w,omitempty"`
+	Conflicts string   `json:"conflicts,omitempty"` // lww or siblings
+}
+
+// NamespaceList answers GET /v1/ns.
+type NamespaceList struct {
+	Namespaces []Namespace `json:"namespaces"`
+}
+
+// Node states from the failure detector.
+const (
+	StateAlive   = "alive"
+	StateSuspect = "suspect"
+	StateDead    = "dead"
+)
+
+// Node is one member as GET /v1/cluster reports it.
+type Node struct {
+	ID         string `json:"id"`
+	ClientAddr string `json:"client_addr,omitempty"`
+	PeerAddr   string `json:"peer_addr,omitempty"`
+	RedisAddr  string `json:"redis_addr,omitempty"`
+	FTPAddr    string `json:"ftp_addr,omitempty"`
+	// State is as seen by the answering node.
+	State string `json:"state"`
+	// LastSeenMs is how long ago the answering node last heard from it.
+	LastSeenMs int64 `json:"last_seen_ms,omitempty"`
+}
+
+// Shard is one shard's replicas and leader.
+type Shard struct {
+	Namespace string   `json:"namespace"`
+	ID        int      `json:"id"`
+	Group     string   `json:"group"`
+	Replicas  []string `json:"replicas"`
+	Leader    string   `json:"leader,omitempty"`
+	Term      uint64   `json:"term,omitempty"`
+	// Keys is the leader's key count (-1 when no replica answered).
+	Keys int64 `json:"keys"`
+	// Applied is the leader's applied log index.
+	Applied uint64 `json:"applied,omitempty"`
+}
+
+// Fault is an active injected fault.
+type Fault struct {
+	ID     uint64     `json:"id"`
+	Kind   string     `json:"kind"`
+	Nodes  []string   `json:"nodes,omitempty"`
+	Groups [][]string `json:"groups,omitempty"`
+	From   string     `json:"from,omitempty"`
+	To     string     `json:"to,omitempty"`
+	Prob   float64    `json:"prob,omitempty"`
+	Delay  string     `json:"delay,omitempty"`
+	Jitter string     `json:"jitter,omitempty"`
+	Until  string     `json:"until,omitempty"`
+	// Node is the node reporting the fault.
+	Node string `json:"node,omitempty"`
+}
+
+// Cluster answers GET /v1/cluster.
+type Cluster struct {
+	// Node is the node that answered.
+	Node string `json:"node"`
+	// Coordinator is the metadata group's leader.
+	Coordinator string      `json:"coordinator"`
+	Epoch       uint64      `json:"epoch"`
+	Nodes       []Node      `json:"nodes"`
+	Namespaces  []Namespace `json:"namespaces"`
+	Shards      []Shard     `json:"shards"`
+	Faults      []Fault     `json:"faults,omitempty"`
+}
+
+// Location answers GET /v1/locate/{key}.
+type Location struct {
+	Namespace string   `json:"namespace"`
+	Key       string   `json:"key"`
+	Shard     int      `json:"shard"`
+	Group     string   `json:"group"`
+	Replicas  []string `json:"replicas"`
+	Leader    string   `json:"leader,omitempty"`
+}
+
+// DumpEntry is one line of GET /v1/admin/dump (JSON lines): a key held by
+// the answering node's replica of a shard.
+type DumpEntry struct {
+	Namespace string `json:"namespace"`
+	Shard     int    `json:"shard"`
+	Key       string `json:"key"`
+	Value     string `json:"value"`
+	Encoding  string `json:"encoding,omitempty"`
+	Version   uint64 `json:"version"`
+	// Leader is true when the answering node leads the shard.
+	Leader bool `json:"leader,omitempty"`
+}
+
+// Health answers /healthz and /readyz.
+type Health struct {
+	Status string `json:"status"` // "ok" or "unavailable"
+	Node   string `json:"node"`
+	// Reason explains a not-ready answer.
+	Reason string `json:"reason,omitempty"`
+}
