@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
+	"net/http/httptest"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -155,6 +156,19 @@ func (c *Cluster) start(id keyspace.NodeID) {
 	c.mu.Lock()
 	c.nodes[id] = n
 	c.mu.Unlock()
+}
+
+// HTTP serves node id's HTTP API on a test server, closed with the test.
+// The server keeps pointing at that node object: after a restart, call
+// HTTP again.
+func (c *Cluster) HTTP(id keyspace.NodeID) *httptest.Server {
+	n := c.Node(id)
+	if n == nil {
+		c.t.Fatalf("HTTP of down node %s", id)
+	}
+	srv := httptest.NewServer(n.HTTPHandler())
+	c.t.Cleanup(srv.Close)
+	return srv
 }
 
 // Node returns a running node, or nil if it is down.

@@ -122,6 +122,8 @@ type Service struct {
 		closed bool
 	}
 	inflight sync.WaitGroup
+
+	sms sync.Map // group -> *shardSM, for key counts
 }
 
 // errStopping is returned for requests that arrive after Close.
@@ -176,12 +178,27 @@ func New(cfg Config) *Service {
 
 // StateMachine returns the state machine of one strong shard group.
 func (s *Service) StateMachine(ns *membership.NamespaceMap, group uint64) multiraft.StateMachine {
-	sm := &shardSM{group: group}
+	var onChange func([]Change)
 	if s.cfg.OnChange != nil {
-		sm.onChange = func(chs []Change) { s.cfg.OnChange(ns, chs) }
+		onChange = func(chs []Change) { s.cfg.OnChange(ns, chs) }
 	}
+	sm := newShardSM(group, s.cfg.Engine, onChange)
+	s.sms.Store(group, sm)
 	return sm
 }
+
+// KeyCount returns how many keys this node's replica of group holds, or
+// -1 if it has none.
+func (s *Service) KeyCount(group uint64) int64 {
+	sm, ok := s.sms.Load(group)
+	if !ok {
+		return -1
+	}
+	return sm.(*shardSM).keys.Load()
+}
+
+// Leader returns the group's leader as far as this node knows (0: unknown).
+func (s *Service) Leader(g keyspace.GroupID) keyspace.NodeID { return s.leaderOf(g) }
 
 // Limits returns the limits in force.
 func (s *Service) Limits() Limits { return s.cfg.Limits }

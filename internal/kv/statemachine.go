@@ -2,6 +2,7 @@ package kv
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/distkv/distkv/internal/storage"
 )
@@ -26,8 +27,28 @@ type outcome struct {
 // the Raft index of the write that produced it as its version.
 type shardSM struct {
 	group    uint64
+	engine   *storage.Engine
 	onChange func([]Change)
 	changes  []Change
+	// keys counts the shard's keys: loaded from the engine when the state
+	// machine is created or restored, then kept up to date by Apply.
+	// Written on the Raft loop, read by status requests.
+	keys atomic.Int64
+	// pendingKeys is this cycle's change to keys, published on Committed.
+	pendingKeys int64
+}
+
+func newShardSM(group uint64, e *storage.Engine, onChange func([]Change)) *shardSM {
+	sm := &shardSM{group: group, engine: e, onChange: onChange}
+	sm.recount()
+	return sm
+}
+
+func (sm *shardSM) recount() {
+	var n int64
+	start, end := storage.DataRange(sm.group, nil)
+	_ = sm.engine.Scan(start, end, func(k, v []byte) bool { n++; return true })
+	sm.keys.Store(n)
 }
 
 func (sm *shardSM) Apply(b *storage.Batch, index uint64, cmd []byte) any {
@@ -55,12 +76,16 @@ func (sm *shardSM) Apply(b *storage.Batch, index uint64, cmd []byte) any {
 			panic(fmt.Sprintf("kv: writing %q during apply: %v", c.key, err))
 		}
 		sm.record(Change{Group: sm.group, Key: c.key, Value: c.value, Version: index})
+		if !found {
+			sm.pendingKeys++
+		}
 		return outcome{version: index, created: !found}
 	case opDelete:
 		if err := b.Delete(dk); err != nil {
 			panic(fmt.Sprintf("kv: deleting %q during apply: %v", c.key, err))
 		}
 		sm.record(Change{Group: sm.group, Key: c.key, Version: index, Deleted: true})
+		sm.pendingKeys--
 		return outcome{version: index}
 	}
 	return outcome{err: errBadCommand}
@@ -89,6 +114,8 @@ func (sm *shardSM) record(ch Change) {
 }
 
 func (sm *shardSM) Committed() {
+	sm.keys.Add(sm.pendingKeys)
+	sm.pendingKeys = 0
 	if len(sm.changes) == 0 {
 		return
 	}
@@ -96,4 +123,7 @@ func (sm *shardSM) Committed() {
 	sm.changes = nil
 }
 
-func (sm *shardSM) Restored() { sm.changes = nil }
+func (sm *shardSM) Restored() {
+	sm.changes, sm.pendingKeys = nil, 0
+	sm.recount()
+}

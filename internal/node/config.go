@@ -12,6 +12,7 @@ import (
 
 	"github.com/distkv/distkv/internal/clock"
 	"github.com/distkv/distkv/internal/keyspace"
+	"github.com/distkv/distkv/internal/kv"
 	"github.com/distkv/distkv/internal/membership"
 	"github.com/distkv/distkv/internal/storage"
 	"github.com/distkv/distkv/internal/transport"
@@ -24,6 +25,9 @@ type Config struct {
 	// PeerAddr is where the node listens for peers (host:port). Required
 	// unless Network is set.
 	PeerAddr string
+	// ClientAddr, RedisAddr, FTPAddr are the front ends' addresses, which
+	// the node announces to its peers (for status and redirects).
+	ClientAddr, RedisAddr, FTPAddr string
 	// Peers is the initial cluster, this node included. Every node of a
 	// new cluster must be given the same list. Ignored after the first
 	// start: the node then follows its stored shard map.
@@ -46,6 +50,11 @@ type Config struct {
 	LogKeep uint64
 	// RequestTimeout bounds requests without a deadline. Default 5s.
 	RequestTimeout time.Duration
+	// HeartbeatInterval paces the failure detector; a peer is suspect
+	// after 4 silent intervals and dead after 15. Default 200ms.
+	HeartbeatInterval time.Duration
+	// Limits bound keys, values and scans (kv defaults when zero).
+	Limits kv.Limits
 
 	// Network, if set, connects the node to an in-memory network instead of
 	// TCP (tests).
@@ -56,6 +65,8 @@ type Config struct {
 	Clock clock.Clock
 	// Logger receives the node's logs. Default: discard.
 	Logger *slog.Logger
+	// AllowFaultInjection enables the fault-injection endpoints.
+	AllowFaultInjection bool
 	// TestingUnsafeLocalReads: see kv.Config. Tests only.
 	TestingUnsafeLocalReads bool
 }
@@ -78,6 +89,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Clock == nil {
 		c.Clock = clock.Real{}
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 200 * time.Millisecond
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/distkv/distkv/api"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log/slog"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/distkv/distkv/internal/keyspace"
@@ -26,7 +29,12 @@ type Node struct {
 	host      *multiraft.Host
 	meta      *membership.Store
 	kv        *kv.Service
-	closed    bool
+	detector  *membership.Detector
+	faults    *transport.Faults
+	stopTick  chan struct{}
+	tickDone  chan struct{}
+	closed    atomic.Bool
+	metrics   *nodeMetrics
 	// ready is closed once every component exists; the transport may
 	// deliver before that, and its handlers wait for (or drop on) it.
 	ready chan struct{}
@@ -38,7 +46,7 @@ func New(cfg Config) (n *Node, err error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	n = &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID.String()), ready: make(chan struct{})}
+	n = &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID.String()), ready: make(chan struct{}), metrics: newNodeMetrics()}
 	defer func() {
 		if err != nil {
 			n.closeAll()
@@ -53,6 +61,10 @@ func New(cfg Config) (n *Node, err error) {
 	if n.meta, err = membership.Open(n.engine); err != nil {
 		return nil, err
 	}
+	n.faults = cfg.Faults
+	if n.faults == nil && cfg.Network == nil {
+		n.faults = transport.NewFaults(time.Now().UnixNano(), cfg.Clock)
+	}
 	if n.transport, err = n.openTransport(); err != nil {
 		return nil, err
 	}
@@ -61,9 +73,11 @@ func New(cfg Config) (n *Node, err error) {
 	}
 	n.kv = kv.New(kv.Config{
 		NodeID: cfg.ID, Engine: n.engine, Host: n.host, Meta: n.meta, Transport: n.transport,
-		Logger: n.log, Timeout: cfg.RequestTimeout, TestingUnsafeLocalReads: cfg.TestingUnsafeLocalReads,
+		Logger: n.log, Timeout: cfg.RequestTimeout, Limits: cfg.Limits, TestingUnsafeLocalReads: cfg.TestingUnsafeLocalReads,
 	})
 	n.meta.OnChange(func(_, m *membership.Map) { n.ensureGroups(m) })
+	n.startDetector()
+	n.metrics.registerNode(n)
 	close(n.ready)
 	if err = n.startGroups(); err != nil {
 		return nil, err
@@ -110,7 +124,7 @@ func (n *Node) openTransport() (transport.Transport, error) {
 		Listen:    n.cfg.PeerAddr,
 		Resolve:   n.resolve,
 		Handlers:  h,
-		Faults:    n.cfg.Faults,
+		Faults:    n.faults,
 		Logger:    n.log.With("component", "transport"),
 	})
 }
@@ -140,12 +154,22 @@ func (n *Node) openHost() (*multiraft.Host, error) {
 		Logger:        n.log,
 		Events: multiraft.Events{
 			LeaderChanged: n.leaderChanged,
+			Proposed:      func(uint64) { n.metrics.proposals.Inc() },
+			Synced: func(d time.Duration, groups int) {
+				n.metrics.fsync.Observe(d.Seconds())
+				n.metrics.groupsSynced.Observe(float64(groups))
+			},
 		},
 	})
 }
 
 func (n *Node) leaderChanged(group, leader, term uint64) {
 	g := keyspace.GroupID(group)
+	kind := "shard"
+	if g == keyspace.MetaGroup {
+		kind = "meta"
+	}
+	n.metrics.leaderChange.WithLabelValues(kind).Inc()
 	switch {
 	case g == keyspace.MetaGroup && leader != 0:
 		n.log.Info(fmt.Sprintf("%s is now cluster coordinator", keyspace.NodeID(leader)), "term", term)
@@ -223,6 +247,8 @@ func (n *Node) handleMessage(m transport.Message) {
 	switch m.Type {
 	case multiraft.MessageType:
 		n.host.HandleMessage(m)
+	case HeartbeatType:
+		n.detector.Observe(m.Payload, n.cfg.Clock.Now())
 	}
 }
 
@@ -238,6 +264,8 @@ func (n *Node) handleCall(ctx context.Context, from uint64, req []byte) ([]byte,
 	switch req[0] {
 	case kv.CallKV:
 		return n.kv.HandleCall(ctx, req[1:])
+	case CallStatus:
+		return n.serveStatusCall(ctx)
 	}
 	return nil, fmt.Errorf("unknown call kind %d", req[0])
 }
@@ -269,7 +297,7 @@ func (n *Node) Transport() transport.Transport { return n.transport }
 // Close shuts the node down gracefully: it hands its leaderships to
 // followers (bounded by ctx), then stops Raft, the transport and storage.
 func (n *Node) Close(ctx context.Context) error {
-	if n.closed {
+	if n.closed.Load() {
 		return nil
 	}
 	if err := n.host.TransferAllLeadership(ctx); err != nil {
@@ -285,10 +313,13 @@ func (n *Node) Close(ctx context.Context) error {
 func (n *Node) Kill() error { return n.closeAll() }
 
 func (n *Node) closeAll() error {
-	if n.closed {
+	if n.closed.Swap(true) {
 		return nil
 	}
-	n.closed = true
+	if n.stopTick != nil {
+		close(n.stopTick)
+		<-n.tickDone
+	}
 	var errs []error
 	if n.kv != nil {
 		n.kv.Close()
@@ -310,3 +341,87 @@ func (n *Node) closeAll() error {
 
 // Engine returns the node's storage engine.
 func (n *Node) Engine() *storage.Engine { return n.engine }
+
+// HeartbeatType is the transport message type of failure-detector
+// heartbeats.
+const HeartbeatType uint8 = 2
+
+// startDetector starts the failure detector and its ticker, the node's one
+// source of heartbeat time.
+func (n *Node) startDetector() {
+	m := n.meta.Current()
+	ids := make([]keyspace.NodeID, 0, len(m.Members))
+	for _, mb := range m.Members {
+		ids = append(ids, mb.ID)
+	}
+	n.detector = membership.NewDetector(membership.DetectorConfig{
+		Self: n.cfg.ID,
+		Announce: membership.Heartbeat{Started: time.Now().UnixNano(), ClientAddr: n.cfg.ClientAddr,
+			RedisAddr: n.cfg.RedisAddr, FTPAddr: n.cfg.FTPAddr},
+		Send: func(to keyspace.NodeID, p []byte) {
+			n.transport.Send(transport.Message{Type: HeartbeatType, To: uint64(to), Payload: p})
+		},
+		SuspectAfter: 4 * n.cfg.HeartbeatInterval,
+		DeadAfter:    15 * n.cfg.HeartbeatInterval,
+		Logger:       n.log.With("component", "failure-detector"),
+	}, ids, n.cfg.Clock.Now())
+	n.stopTick, n.tickDone = make(chan struct{}), make(chan struct{})
+	t := n.cfg.Clock.NewTicker(n.cfg.HeartbeatInterval)
+	go func() {
+		defer close(n.tickDone)
+		defer t.Stop()
+		for {
+			select {
+			case <-n.stopTick:
+				return
+			case now := <-t.C():
+				n.detector.Tick(now)
+			}
+		}
+	}()
+}
+
+// Detector returns the node's failure detector.
+func (n *Node) Detector() *membership.Detector { return n.detector }
+
+// Faults returns the node's fault switchboard (nil on an in-memory
+// network, whose switchboard is the network's).
+func (n *Node) Faults() *transport.Faults { return n.faults }
+
+func (n *Node) faultList() []api.Fault {
+	if n.faults == nil {
+		return nil
+	}
+	var out []api.Fault
+	for _, r := range n.faults.Rules() {
+		out = append(out, faultView(r))
+	}
+	return out
+}
+
+func faultView(r transport.Rule) api.Fault {
+	f := api.Fault{ID: r.ID, Kind: r.Kind, Prob: r.Prob}
+	for _, id := range r.Nodes {
+		f.Nodes = append(f.Nodes, keyspace.NodeID(id).String())
+	}
+	for _, g := range r.Groups {
+		var names []string
+		for _, id := range g {
+			names = append(names, keyspace.NodeID(id).String())
+		}
+		f.Groups = append(f.Groups, names)
+	}
+	if r.From != 0 {
+		f.From, f.To = keyspace.NodeID(r.From).String(), keyspace.NodeID(r.To).String()
+	}
+	if r.Delay > 0 {
+		f.Delay, f.Jitter = r.Delay.String(), r.Jitter.String()
+	}
+	if !r.Until.IsZero() {
+		f.Until = r.Until.UTC().Format(time.RFC3339Nano)
+	}
+	return f
+}
+
+// Metrics returns the node's Prometheus registry.
+func (n *Node) Metrics() *prometheus.Registry { return n.metrics.reg }

@@ -1,0 +1,46 @@
+package node
+
+// Options is everything `distkv server` can be told, from flags or their
+// environment twins. Run turns it into a Config and serves.
+type Options struct {
+	// ID is this node's ID ("n1" or "1").
+	ID string
+	// ClientAddr is the HTTP listen address.
+	ClientAddr string
+	// PeerAddr is the node-to-node listen address.
+	PeerAddr string
+	// Peers is the initial cluster: "n1=host:port,n2=host:port,..." with
+	// each node's peer address.
+	Peers string
+	// DataDir holds the node's data.
+	DataDir string
+	// InMemory keeps data in memory only.
+	InMemory bool
+	// LogLevel is debug, info, warn or error; LogFormat is text or json.
+	LogLevel  string
+	LogFormat string
+
+	// Seed 004 compatibility: SOCKET_ADDRESS is this node's client
+	// address, VIEW every node's client address (comma separated, the same
+	// list on every node), SHARD_COUNT the default namespace's shards.
+	// Node IDs are positions in VIEW (n1 is the first); a node's peer
+	// address is its client address with the port plus PeerPortOffset.
+	SocketAddress string
+	View          string
+	ShardCount    int
+
+	// DefaultReplicas is the default namespace's replication factor at
+	// bootstrap ("3" or "all").
+	DefaultReplicas string
+
+	// AllowFaultInjection enables the /v1/admin/faults endpoints.
+	AllowFaultInjection bool
+
+	// Limits.
+	MaxKeyBytes   int
+	MaxValueBytes int
+}
+
+// PeerPortOffset is added to a client port to find the peer port when only
+// client addresses are given (seed 004's SOCKET_ADDRESS/VIEW).
+const PeerPortOffset = 1000

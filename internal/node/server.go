@@ -1,0 +1,223 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/distkv/distkv/internal/frontend/httpapi"
+	"github.com/distkv/distkv/internal/keyspace"
+	"github.com/distkv/distkv/internal/kv"
+	"github.com/distkv/distkv/internal/membership"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Run serves one node until ctx ends, then shuts down gracefully: it stops
+// taking requests, hands its leaderships to followers, and closes. Logs go
+// to logw.
+func Run(ctx context.Context, o Options, logw io.Writer) error {
+	logger, err := newLogger(o.LogLevel, o.LogFormat, logw)
+	if err != nil {
+		return err
+	}
+	cfg, err := o.Config()
+	if err != nil {
+		return err
+	}
+	cfg.Logger = logger
+	ln, err := net.Listen("tcp", cfg.ClientAddr)
+	if err != nil {
+		return fmt.Errorf("listening for clients on %s: %w", cfg.ClientAddr, err)
+	}
+	n, err := New(cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{
+		Handler:           n.HTTPHandler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	n.log.Info("serving HTTP", "client_addr", ln.Addr().String())
+
+	select {
+	case <-ctx.Done():
+		n.log.Info("shutting down (signal)")
+	case err := <-served:
+		n.log.Error("HTTP server failed", "err", err)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Hand off leaderships first, while peers can still reach us, then
+	// stop taking client requests and close.
+	if err := n.host.TransferAllLeadership(shutdownCtx); err != nil {
+		n.log.Warn("leadership handoff incomplete", "err", err)
+	}
+	_ = srv.Shutdown(shutdownCtx)
+	err = n.Close(shutdownCtx)
+	n.log.Info("node stopped")
+	return err
+}
+
+// HTTPHandler returns the node's HTTP API: the v1 API, metrics, and the
+// endpoints of the node's other components.
+func (n *Node) HTTPHandler() http.Handler {
+	return httpapi.New(httpapi.Config{
+		KV: n.KV(), Cluster: n, Logger: n.log,
+		Metrics:    promhttp.HandlerFor(n.Metrics(), promhttp.HandlerOpts{}),
+		Registerer: n.Metrics(),
+		Extra:      n.extraRoutes,
+	})
+}
+
+// extraRoutes registers endpoints beyond the core API.
+func (n *Node) extraRoutes(mux *http.ServeMux) {}
+
+func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	switch strings.ToLower(level) {
+	case "", "info":
+		lv = slog.LevelInfo
+	case "debug":
+		lv = slog.LevelDebug
+	case "warn", "warning":
+		lv = slog.LevelWarn
+	case "error":
+		lv = slog.LevelError
+	default:
+		return nil, fmt.Errorf("log level must be debug, info, warn or error, got %q", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "", "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log format must be text or json, got %q", format)
+}
+
+// Config validates the options and builds the node configuration.
+func (o Options) Config() (Config, error) {
+	if o.View != "" || o.SocketAddress != "" {
+		return o.seed004Config()
+	}
+	id, err := keyspace.ParseNodeID(o.ID)
+	if err != nil {
+		return Config{}, fmt.Errorf("--id: %w", err)
+	}
+	cfg := Config{ID: id, ClientAddr: o.ClientAddr, PeerAddr: o.PeerAddr, DataDir: o.DataDir, InMemory: o.InMemory,
+		DefaultShards: o.ShardCount, AllowFaultInjection: o.AllowFaultInjection,
+		Limits: kv.Limits{MaxKey: o.MaxKeyBytes, MaxValue: o.MaxValueBytes}}
+	if cfg.ClientAddr == "" || cfg.PeerAddr == "" {
+		return Config{}, errors.New("--client-addr and --peer-addr are required (or SOCKET_ADDRESS and VIEW)")
+	}
+	if cfg.DataDir == "" && !cfg.InMemory {
+		return Config{}, errors.New("--data-dir is required unless --in-memory")
+	}
+	if cfg.Peers, err = parsePeers(o.Peers); err != nil {
+		return Config{}, err
+	}
+	for i, p := range cfg.Peers {
+		if p.ID == id {
+			cfg.Peers[i].ClientAddr = o.ClientAddr
+		}
+	}
+	if err := o.applyReplicas(&cfg); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+func (o Options) applyReplicas(cfg *Config) error {
+	if o.DefaultReplicas == "" {
+		return nil
+	}
+	r, err := keyspace.ParseReplication(o.DefaultReplicas)
+	if err != nil {
+		return fmt.Errorf("--default-replicas: %w", err)
+	}
+	cfg.DefaultReplicas = r
+	return nil
+}
+
+// parsePeers reads "n1=host:port,n2=host:port".
+func parsePeers(s string) ([]membership.Member, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []membership.Member
+	for _, part := range strings.Split(s, ",") {
+		name, addr, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || addr == "" {
+			return nil, fmt.Errorf("--peers: %q is not id=host:port", part)
+		}
+		id, err := keyspace.ParseNodeID(name)
+		if err != nil {
+			return nil, fmt.Errorf("--peers: %w", err)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("--peers: %s: %w", name, err)
+		}
+		out = append(out, membership.Member{ID: id, PeerAddr: addr})
+	}
+	return out, nil
+}
+
+// seed004Config derives a configuration from SOCKET_ADDRESS, VIEW and
+// SHARD_COUNT: node IDs follow the order of VIEW, and peer ports are client
+// ports plus PeerPortOffset.
+func (o Options) seed004Config() (Config, error) {
+	if o.View == "" || o.SocketAddress == "" {
+		return Config{}, errors.New("SOCKET_ADDRESS and VIEW must be set together")
+	}
+	var cfg Config
+	for i, addr := range strings.Split(o.View, ",") {
+		addr = strings.TrimSpace(addr)
+		peer, err := offsetPort(addr, PeerPortOffset)
+		if err != nil {
+			return Config{}, fmt.Errorf("VIEW: %w", err)
+		}
+		id := keyspace.NodeID(i + 1)
+		cfg.Peers = append(cfg.Peers, membership.Member{ID: id, PeerAddr: peer, ClientAddr: addr})
+		if addr == o.SocketAddress {
+			cfg.ID, cfg.ClientAddr, cfg.PeerAddr = id, addr, peer
+		}
+	}
+	if cfg.ID == 0 {
+		return Config{}, fmt.Errorf("SOCKET_ADDRESS %s is not in VIEW %s", o.SocketAddress, o.View)
+	}
+	cfg.DataDir, cfg.InMemory = o.DataDir, o.InMemory || o.DataDir == ""
+	cfg.DefaultShards, cfg.AllowFaultInjection = o.ShardCount, o.AllowFaultInjection
+	cfg.Limits = kv.Limits{MaxKey: o.MaxKeyBytes, MaxValue: o.MaxValueBytes}
+	if o.PeerAddr != "" {
+		cfg.PeerAddr = o.PeerAddr
+	}
+	return cfg, o.applyReplicas(&cfg)
+}
+
+func offsetPort(addr string, off int) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p+off > 65535 {
+		return "", fmt.Errorf("bad port in %s", addr)
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p+off)), nil
+}
