@@ -103,4 +103,3 @@ func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, api.Health{Status: "ok", Node: h.cfg.Cluster.NodeID()})
 }
-
