@@ -244,3 +244,34 @@ type Health struct {
 	// Reason explains a not-ready answer.
 	Reason string `json:"reason,omitempty"`
 }
+
+// Fault kinds accepted by POST /v1/admin/faults.
+const (
+	FaultFreeze    = "freeze"    // Nodes stop all peer and client traffic
+	FaultUnfreeze  = "unfreeze"  // undo a freeze of Nodes
+	FaultPartition = "partition" // Groups cannot reach each other
+	FaultIsolate   = "isolate"   // Nodes cut from every peer (clients still served)
+	FaultCut       = "cut"       // one direction, From -> To
+	FaultDelay     = "delay"     // added latency (Delay ± Jitter) on messages of Nodes (all if empty)
+	FaultDrop      = "drop"      // drop a fraction Prob of messages of Nodes (all if empty)
+)
+
+// FaultRequest is the body of POST /v1/admin/faults. For is how long the
+// fault lasts before it heals itself ("10s"; empty: until healed).
+type FaultRequest struct {
+	Kind   string     `json:"kind"`
+	Nodes  []string   `json:"nodes,omitempty"`
+	Groups [][]string `json:"groups,omitempty"`
+	From   string     `json:"from,omitempty"`
+	To     string     `json:"to,omitempty"`
+	Prob   float64    `json:"prob,omitempty"`
+	Delay  string     `json:"delay,omitempty"`
+	Jitter string     `json:"jitter,omitempty"`
+	For    string     `json:"for,omitempty"`
+}
+
+// FaultList answers GET and POST /v1/admin/faults: the node's active faults.
+type FaultList struct {
+	Node   string  `json:"node"`
+	Faults []Fault `json:"faults"`
+}

@@ -43,6 +43,8 @@ type Options struct {
 	// reads without ReadIndex.
 	UnsafeLocalReads bool
 	RequestTimeout   time.Duration // default 2s
+	// AllowFaultInjection enables the nodes' fault endpoints.
+	AllowFaultInjection bool
 	// Dir, if set, puts each node's data on the real disk under Dir
 	// instead of in memory (benchmarks of the durable path).
 	Dir string
@@ -149,6 +151,7 @@ func (c *Cluster) start(id keyspace.NodeID) {
 		Network:                 c.Net,
 		Logger:                  logger().With("test_node", id.String()),
 		TestingUnsafeLocalReads: c.opts.UnsafeLocalReads,
+		AllowFaultInjection:     c.opts.AllowFaultInjection,
 	})
 	if err != nil {
 		c.t.Fatalf("starting %s: %v", id, err)

@@ -61,8 +61,12 @@ func New(cfg Config) (n *Node, err error) {
 	if n.meta, err = membership.Open(n.engine); err != nil {
 		return nil, err
 	}
-	n.faults = cfg.Faults
-	if n.faults == nil && cfg.Network == nil {
+	switch {
+	case cfg.Faults != nil:
+		n.faults = cfg.Faults
+	case cfg.Network != nil:
+		n.faults = cfg.Network.Faults() // shared by the whole in-memory cluster
+	default:
 		n.faults = transport.NewFaults(time.Now().UnixNano(), cfg.Clock)
 	}
 	if n.transport, err = n.openTransport(); err != nil {

@@ -76,16 +76,18 @@ func Run(ctx context.Context, o Options, logw io.Writer) error {
 // HTTPHandler returns the node's HTTP API: the v1 API, metrics, and the
 // endpoints of the node's other components.
 func (n *Node) HTTPHandler() http.Handler {
-	return httpapi.New(httpapi.Config{
+	return n.frozenGate(httpapi.New(httpapi.Config{
 		KV: n.KV(), Cluster: n, Logger: n.log,
 		Metrics:    promhttp.HandlerFor(n.Metrics(), promhttp.HandlerOpts{}),
 		Registerer: n.Metrics(),
 		Extra:      n.extraRoutes,
-	})
+	}))
 }
 
 // extraRoutes registers endpoints beyond the core API.
-func (n *Node) extraRoutes(mux *http.ServeMux) {}
+func (n *Node) extraRoutes(mux *http.ServeMux) {
+	n.faultRoutes(mux)
+}
 
 func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 	var lv slog.Level
