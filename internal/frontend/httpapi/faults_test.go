@@ -60,4 +60,5 @@ func TestFreezeMovesLeadershipAndHealRestores(t *testing.T) {
 		t.Fatalf("thawed n2 did not catch up: %q %v", e.Value, err)
 	}
 }
+
 var kvStale = kv.ReadOptions{Consistency: kv.Stale}
