@@ -58,6 +58,7 @@ type captureTransport struct {
 	id     uint64
 	mu     sync.Mutex
 	outbox []transport.Message
+	onSend func(m transport.Message) // reports a send as it happens
 }
 
 func (c *captureTransport) ID() uint64 { return c.id }
@@ -66,6 +67,9 @@ func (c *captureTransport) Send(m transport.Message) {
 	defer c.mu.Unlock()
 	m.From = c.id
 	c.outbox = append(c.outbox, m)
+	if c.onSend != nil {
+		c.onSend(m)
+	}
 }
 func (c *captureTransport) Call(context.Context, uint64, []byte) ([]byte, error) {
 	return nil, transport.ErrUnreachable
@@ -236,7 +240,7 @@ func (e *env) open(n *tnode) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	n.tr = &captureTransport{id: n.id}
+	n.tr = &captureTransport{id: n.id, onSend: func(m transport.Message) { e.printf("  sent %s\n", describe(m)) }}
 	n.host, err = New(Config{
 		NodeID: n.id, Engine: n.engine, Transport: n.tr, Manual: true, ElectionTicks: 10,
 		Events: Events{
@@ -294,8 +298,7 @@ func (e *env) cycle(n *tnode, tick bool) bool {
 		}
 	}
 	n.tr.mu.Lock()
-	for _, m := range n.tr.outbox[before:] {
-		e.printf("  sent %s\n", describe(m))
+	if len(n.tr.outbox) > before {
 		progress = true
 	}
 	n.tr.mu.Unlock()

@@ -142,6 +142,21 @@ type work struct {
 	snapshot *appliedState // set when a snapshot was installed
 	applied  bool
 	results  []applyResult
+	late     []*pb.Message // messages that must wait for the commit
+}
+
+// splitEarly separates the messages a leader may send before its own
+// write is durable (appends and heartbeats) from the rest.
+func splitEarly(msgs []*pb.Message) (early, late []*pb.Message) {
+	for _, m := range msgs {
+		switch m.GetType() {
+		case pb.MessageType_MsgApp, pb.MessageType_MsgHeartbeat:
+			early = append(early, m)
+		default:
+			late = append(late, m)
+		}
+	}
+	return early, late
 }
 
 type applyResult struct {
@@ -178,6 +193,15 @@ func (h *Host) cycle() {
 		if err := h.apply(b, w); err != nil {
 			h.fatal(w.r.id, "applying committed entries", err)
 		}
+	}
+	// A leader's appends and heartbeats need not wait for its own fsync
+	// (Raft thesis §10.2.1): followers write in parallel with the leader,
+	// and the leader still counts itself only once its write is durable.
+	// Everything else (votes, acknowledgements) waits for the commit.
+	for _, w := range ws {
+		early, late := splitEarly(w.rd.Messages)
+		h.send(w.r, early)
+		w.late = late
 	}
 	start := time.Now()
 	if err := b.Commit(sync); err != nil {
@@ -291,7 +315,7 @@ func (h *Host) afterCommit(w *work) {
 	if !raft.IsEmptyHardState(rd.HardState) {
 		r.ls.hard = rd.HardState
 	}
-	h.send(r, rd.Messages)
+	h.send(r, w.late)
 	if w.snapshot != nil {
 		h.stats.snapshotsApplied.Add(1)
 		h.cfg.Logger.Info("installed snapshot", "group", r.id, "index", w.snapshot.Index)
