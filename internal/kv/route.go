@@ -37,7 +37,7 @@ func (s *Service) route(ctx context.Context, sh membership.Shard, q *request) (*
 		var nl *multiraft.NotLeaderError
 		wait := false
 		switch {
-		case errors.As(err, &nl) && nl.Leader != 0 && keyspace.NodeID(nl.Leader) != target:
+		case errors.As(err, &nl) && nl.Leader != 0 && keyspace.NodeID(nl.Leader) != target && s.alive(keyspace.NodeID(nl.Leader)):
 			s.setLeader(sh.Group, keyspace.NodeID(nl.Leader))
 			delete(skip, keyspace.NodeID(nl.Leader))
 		default:
@@ -136,8 +136,13 @@ func (s *Service) gaveUp(q *request, last, ctxErr error) error {
 // pickTarget chooses where to send the next attempt: the known leader, or
 // else a replica not tried yet, this node first.
 func (s *Service) pickTarget(sh membership.Shard, skip map[keyspace.NodeID]bool, attempt int) keyspace.NodeID {
-	if l := s.leaderOf(sh.Group); l != 0 && !skip[l] {
+	if l := s.leaderOf(sh.Group); l != 0 && !skip[l] && s.alive(l) {
 		return l
+	}
+	for _, r := range sh.Replicas {
+		if !s.alive(r) {
+			skip[r] = true
+		}
 	}
 	for _, r := range sh.Replicas {
 		if r == s.cfg.NodeID && !skip[r] {
@@ -152,6 +157,11 @@ func (s *Service) pickTarget(sh membership.Shard, skip map[keyspace.NodeID]bool,
 		}
 	}
 	return sh.Replicas[attempt%n]
+}
+
+// alive reports whether n is worth sending to (this node always is).
+func (s *Service) alive(n keyspace.NodeID) bool {
+	return n == s.cfg.NodeID || s.cfg.Alive == nil || s.cfg.Alive(n)
 }
 
 func (s *Service) leaderOf(g keyspace.GroupID) keyspace.NodeID {

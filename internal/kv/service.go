@@ -99,6 +99,10 @@ type Config struct {
 	// OnChange receives every applied write after it is durable, on the
 	// Raft loop: it must not block.
 	OnChange func(ns *membership.NamespaceMap, changes []Change)
+	// Alive reports whether the failure detector currently considers a
+	// node alive. Requests are not forwarded to a leader thought down (it
+	// may be paused with the request then stuck in doubt); nil: all alive.
+	Alive func(keyspace.NodeID) bool
 	// TestingUnsafeLocalReads serves linearizable reads from whichever
 	// replica receives them, without ReadIndex. It exists only so tests can
 	// show the linearizability checker catches stale reads. Never set it.

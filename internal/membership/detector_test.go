@@ -74,3 +74,27 @@ func TestDetectorIgnoresGarbageAndSelf(t *testing.T) {
 		t.Fatalf("states: n1 %s n2 %s", d.State(1), d.State(2))
 	}
 }
+
+func TestClusterIDIsFixedAtBootstrap(t *testing.T) {
+	members := []Member{{ID: 1, PeerAddr: "a:1"}, {ID: 2, PeerAddr: "a:2"}, {ID: 3, PeerAddr: "a:3"}}
+	ns := keyspace.Namespace{Mode: keyspace.ModeStrong, Replicas: keyspace.Replication{N: 3}, Shards: 4}
+	m1, err := Bootstrap(members, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withAddr := append([]Member(nil), members...)
+	withAddr[0].ClientAddr = "a:7701"
+	m2, _ := Bootstrap(withAddr, ns)
+	if m1.ClusterID() != m2.ClusterID() || m1.ClusterID() == 0 {
+		t.Fatalf("client addresses changed the cluster ID: %d vs %d", m1.ClusterID(), m2.ClusterID())
+	}
+	other := append([]Member(nil), members...)
+	other[2].PeerAddr = "b:3"
+	if m3, _ := Bootstrap(other, ns); m3.ClusterID() == m1.ClusterID() {
+		t.Fatal("a different peer list gave the same cluster ID")
+	}
+	later, _, err := m1.withNamespace(keyspace.Namespace{Name: "users", Mode: keyspace.ModeStrong, Replicas: keyspace.Replication{N: 3}, Shards: 2})
+	if err != nil || later.ClusterID() != m1.ClusterID() {
+		t.Fatalf("creating a namespace changed the cluster ID: %v", err)
+	}
+}

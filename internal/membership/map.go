@@ -58,6 +58,9 @@ func (n *NamespaceMap) Shard(s int) Shard {
 // Map is the cluster's shard map: an immutable value, replaced as a whole
 // by each metadata change. Epoch increases with every change.
 type Map struct {
+	// ID identifies the cluster: fixed at bootstrap (see fingerprint) and
+	// checked in every transport handshake.
+	ID         uint64            `json:"cluster_id"`
 	Epoch      uint64            `json:"epoch"`
 	Members    []Member          `json:"members"`
 	MetaVoters []keyspace.NodeID `json:"meta_voters"`
@@ -124,13 +127,27 @@ func (m *Map) Ring() *keyspace.Ring {
 	return r
 }
 
-// ClusterID fingerprints the bootstrap map: nodes started with different
-// initial clusters get different IDs and refuse to talk to each other.
-func (m *Map) ClusterID() uint64 {
+// ClusterID is the cluster's ID, fixed at bootstrap.
+func (m *Map) ClusterID() uint64 { return m.ID }
+
+// fingerprint hashes what every node of a new cluster must agree on —
+// member IDs, their peer addresses and the initial namespaces — so nodes
+// started with different initial clusters get different cluster IDs and
+// refuse to talk to each other. Front-end addresses are left out: each
+// node learns those from the others' heartbeats.
+func (m *Map) fingerprint() uint64 {
+	type member struct {
+		ID   keyspace.NodeID
+		Peer string
+	}
+	ms := make([]member, len(m.Members))
+	for i, mb := range m.Members {
+		ms[i] = member{mb.ID, mb.PeerAddr}
+	}
 	b, _ := json.Marshal(struct {
-		Members    []Member
+		Members    []member
 		Namespaces []*NamespaceMap
-	}{m.Members, m.Namespaces})
+	}{ms, m.Namespaces})
 	return xxhash.Sum64(b)
 }
 
@@ -199,5 +216,6 @@ func Bootstrap(members []Member, defaultNS keyspace.Namespace) (*Map, error) {
 		return nil, err
 	}
 	m.Epoch = 1
+	m.ID = m.fingerprint()
 	return m, nil
 }

@@ -75,12 +75,13 @@ func New(cfg Config) (n *Node, err error) {
 	if n.host, err = n.openHost(); err != nil {
 		return nil, err
 	}
+	n.startDetector()
 	n.kv = kv.New(kv.Config{
+		Alive:  func(id keyspace.NodeID) bool { return n.detector.State(id) == membership.Alive },
 		NodeID: cfg.ID, Engine: n.engine, Host: n.host, Meta: n.meta, Transport: n.transport,
 		Logger: n.log, Timeout: cfg.RequestTimeout, Limits: cfg.Limits, TestingUnsafeLocalReads: cfg.TestingUnsafeLocalReads,
 	})
 	n.meta.OnChange(func(_, m *membership.Map) { n.ensureGroups(m) })
-	n.startDetector()
 	n.metrics.registerNode(n)
 	close(n.ready)
 	if err = n.startGroups(); err != nil {

@@ -134,11 +134,6 @@ func (o Options) Config() (Config, error) {
 	if cfg.Peers, err = parsePeers(o.Peers); err != nil {
 		return Config{}, err
 	}
-	for i, p := range cfg.Peers {
-		if p.ID == id {
-			cfg.Peers[i].ClientAddr = o.ClientAddr
-		}
-	}
 	if err := o.applyReplicas(&cfg); err != nil {
 		return Config{}, err
 	}

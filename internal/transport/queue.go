@@ -88,11 +88,7 @@ func (q *sendQueue) pop(now time.Time, dst []Message) ([]Message, time.Time) {
 func (q *sendQueue) drain() (unsentCalls []uint64, n int) {
 	n = len(q.items)
 	for _, it := range q.items {
-		if it.m.Type == typeCallRequest {
-			if id, _, _, err := decodeCallRequest(it.m.Payload); err == nil {
-				unsentCalls = append(unsentCalls, id)
-			}
-		}
+		unsentCalls = append(unsentCalls, callIDs([]Message{it.m})...)
 	}
 	clear(q.items)
 	q.items = q.items[:0]

@@ -97,7 +97,27 @@ type TCP struct {
 		sync.Mutex
 		peers map[uint64]*peer
 		conns map[net.Conn]struct{} // every open connection, for Close
+		// warned is when a refusal involving a peer was last logged at
+		// warning level; repeats within refusalLogEvery go to debug.
+		warned map[uint64]time.Time
 	}
+}
+
+const refusalLogEvery = 30 * time.Second
+
+// refusalLevel rate-limits refusal warnings per peer: a misconfigured peer
+// retries every backoff interval and would otherwise flood the log.
+func (t *TCP) refusalLevel(peer uint64) slog.Level {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.mu.warned == nil {
+		t.mu.warned = map[uint64]time.Time{}
+	}
+	if time.Since(t.mu.warned[peer]) < refusalLogEvery {
+		return slog.LevelDebug
+	}
+	t.mu.warned[peer] = time.Now()
+	return slog.LevelWarn
 }
 
 var _ Transport = (*TCP)(nil)
@@ -231,7 +251,7 @@ func (t *TCP) acceptHello(c net.Conn) (hello, bool) {
 	ack := hello{version: wireVersion, cluster: t.cfg.ClusterID, from: t.id, to: h.from, kind: status}
 	_, err = c.Write(ack.appendTo(nil))
 	if status != ackOK {
-		t.log.Warn("transport: refused connection", "remote", c.RemoteAddr(), "peer", h.from,
+		t.log.Log(context.Background(), t.refusalLevel(h.from), "transport: refused connection (different cluster or wrong node)", "remote", c.RemoteAddr(), "peer", h.from,
 			"peer_cluster", h.cluster, "wanted_node", h.to, "version", h.version, "status", status)
 		return h, false
 	}
@@ -315,7 +335,7 @@ func (t *TCP) clientHello(ctx context.Context, c net.Conn, to uint64, kind uint8
 		return err
 	}
 	if ack.kind != ackOK || ack.cluster != t.cfg.ClusterID || ack.from != to {
-		t.log.Warn("transport: handshake refused", "peer", to, "status", ack.kind,
+		t.log.Log(context.Background(), t.refusalLevel(to), "transport: handshake refused (different cluster or wrong node)", "peer", to, "status", ack.kind,
 			"peer_cluster", ack.cluster, "peer_id", ack.from)
 		return fmt.Errorf("handshake refused (status %d, cluster %d, node %d)", ack.kind, ack.cluster, ack.from)
 	}

@@ -113,7 +113,7 @@ func (p *peer) run() {
 // that cannot be written are counted as dropped.
 func (p *peer) write(batch []Message, buf []byte) []byte {
 	t := p.t
-	conn := p.connect()
+	conn := p.connect(batch)
 	if conn == nil {
 		t.stats.droppedNoConn.Add(uint64(len(batch)))
 		return buf
@@ -137,8 +137,10 @@ func (p *peer) write(batch []Message, buf []byte) []byte {
 }
 
 // connect returns the live connection, dialing if there is none. On
-// failure it drops the queue, starts the backoff and fails pending calls.
-func (p *peer) connect() net.Conn {
+// failure it drops the queue, starts the backoff and fails pending calls:
+// those whose requests are in batch or the queue with ErrNotSent (they
+// never left), the others with ErrUnreachable.
+func (p *peer) connect(batch []Message) net.Conn {
 	p.mu.Lock()
 	c := p.mu.conn
 	p.mu.Unlock()
@@ -147,6 +149,7 @@ func (p *peer) connect() net.Conn {
 	}
 	c, err := p.t.dial(p.t.life.ctx, p.id, kindMessages)
 	if err != nil {
+		p.t.calls.failCalls(callIDs(batch), fmt.Errorf("%w: %v", ErrNotSent, err))
 		p.down(err)
 		return nil
 	}
@@ -203,4 +206,17 @@ func (p *peer) lost(c net.Conn) {
 	if current { // the writer and watch both report a loss; fail calls once
 		p.t.calls.failPeer(p.id, ErrUnreachable)
 	}
+}
+
+// callIDs returns the IDs of the call requests among msgs.
+func callIDs(msgs []Message) []uint64 {
+	var ids []uint64
+	for _, m := range msgs {
+		if m.Type == typeCallRequest {
+			if id, _, _, err := decodeCallRequest(m.Payload); err == nil {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids
 }

@@ -424,3 +424,31 @@ func TestTCPFaults(t *testing.T) {
 		t.Fatal("delay without jitter reordered messages")
 	}
 }
+
+// A call to a node that refuses connections certainly never reached it:
+// the error says so (ErrNotSent), on the first attempt and while the
+// reconnect backoff runs. A call to a peer that closes while serving it
+// may have been acted on, so it is not ErrNotSent.
+func TestTCPCallNotSentWhenNoConnection(t *testing.T) {
+	checkNoLeaks(t)
+	cl := newCluster(t, 2, func(c *Config) {
+		c.Handlers.Call = func(ctx context.Context, _ uint64, _ []byte) ([]byte, error) { return []byte("ok"), nil }
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := cl.ts[1].Call(ctx, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	addr := cl.ts[2].Addr().String()
+	cl.ts[2].Close() // the address now refuses connections
+	waitFor(t, "the lost connection to be noticed", func() bool {
+		_, err := cl.ts[1].Call(ctx, 2, nil)
+		return errors.Is(err, ErrNotSent)
+	})
+	for i := 0; i < 5; i++ {
+		_, err := cl.ts[1].Call(ctx, 2, nil)
+		if !errors.Is(err, ErrNotSent) || !errors.Is(err, ErrUnreachable) {
+			t.Fatalf("call %d to a refusing address %s: %v, want ErrNotSent", i, addr, err)
+		}
+	}
+}

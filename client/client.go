@@ -1,0 +1,182 @@
+// Package client is the Go client of distkv's HTTP API: typed calls over
+// the api wire types, failover between endpoints, and retries only where
+// they cannot apply a write twice.
+//
+// # Failover and retries
+//
+// A Client sticks to one endpoint and moves to the next one when a request
+// fails to reach it. Reads (GET) are retried on the next endpoint after any
+// transport failure, 503 or 504, until the call's deadline. Writes are retried
+// only when the request certainly did not reach a server (the dial failed)
+// or a server answered 503 "unavailable", which promises that nothing was
+// done. A write that timed out (504) or whose connection broke after it was
+// sent is never retried: it returns an *Error with OutcomeUnknown set, and
+// the caller decides, typically by reading the key back.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Defaults for the zero Config fields.
+const (
+	DefaultTimeout = 5 * time.Second
+	// DefaultRetryTimeout bounds a call and its retries when its context
+	// has no deadline.
+	DefaultRetryTimeout = 15 * time.Second
+	// DefaultNamespace is the namespace served under /v1/kv/.
+	DefaultNamespace = "default"
+)
+
+// Config configures a Client. Only Endpoints is required.
+type Config struct {
+	// Endpoints are the nodes to talk to, as "host:port" or
+	// "http://host:port". The client starts with the first one.
+	Endpoints []string
+	// Timeout bounds each HTTP attempt, from sending the request to reading
+	// the whole response (for Dump: to the headers, and then between two
+	// lines). Zero means DefaultTimeout.
+	Timeout time.Duration
+	// RetryTimeout bounds a whole call, retries included, when its context
+	// has no deadline. Zero means DefaultRetryTimeout.
+	RetryTimeout time.Duration
+	// HTTPClient sends the requests; nil means a client with its own
+	// connection pool. The Client never follows redirects, whatever
+	// HTTPClient.CheckRedirect says: a redirected PUT must not become a GET.
+	HTTPClient *http.Client
+	// Namespace is the namespace keys live in; "" and "default" are the
+	// default namespace.
+	Namespace string
+}
+
+// Client calls a distkv cluster. It is safe for concurrent use; copies made
+// by WithNamespace share its endpoints and connections.
+type Client struct {
+	hc           *http.Client
+	timeout      time.Duration
+	retryTimeout time.Duration
+	ns           string
+	eps          *endpoints
+}
+
+// endpoints is the endpoint list and the sticky current one, shared by
+// every copy of a Client.
+type endpoints struct {
+	urls []string // base URLs, "http://host:port"
+	mu   struct {
+		sync.Mutex
+		cur int
+	}
+}
+
+// New checks cfg and returns a Client. It does not contact the cluster.
+func New(cfg Config) (*Client, error) {
+	if len(cfg.Endpoints) == 0 {
+		return nil, errors.New("client: no endpoints")
+	}
+	eps := &endpoints{}
+	for _, e := range cfg.Endpoints {
+		u, err := normalizeEndpoint(e)
+		if err != nil {
+			return nil, err
+		}
+		eps.urls = append(eps.urls, u)
+	}
+	c := &Client{
+		timeout:      cfg.Timeout,
+		retryTimeout: cfg.RetryTimeout,
+		ns:           cfg.Namespace,
+		eps:          eps,
+	}
+	if c.timeout <= 0 {
+		c.timeout = DefaultTimeout
+	}
+	if c.retryTimeout <= 0 {
+		c.retryTimeout = DefaultRetryTimeout
+	}
+	hc := http.Client{Transport: newTransport()}
+	if cfg.HTTPClient != nil {
+		hc = *cfg.HTTPClient
+	}
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c.hc = &hc
+	return c, nil
+}
+
+// newTransport is http.DefaultTransport's configuration with a pool sized
+// for a handful of nodes.
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 32
+	return t
+}
+
+// WithNamespace returns a copy of c bound to namespace ns ("" or "default"
+// for the default namespace).
+func (c *Client) WithNamespace(ns string) *Client {
+	cp := *c
+	cp.ns = ns
+	return &cp
+}
+
+// NamespaceName is the namespace c is bound to ("default" when unset).
+func (c *Client) NamespaceName() string {
+	if c.ns == "" {
+		return DefaultNamespace
+	}
+	return c.ns
+}
+
+// Endpoints returns the base URLs c talks to, in order.
+func (c *Client) Endpoints() []string {
+	return append([]string(nil), c.eps.urls...)
+}
+
+// normalizeEndpoint turns "host:port" or "http://host:port/" into
+// "http://host:port".
+func normalizeEndpoint(e string) (string, error) {
+	e = strings.TrimSpace(e)
+	if e == "" {
+		return "", errors.New("client: empty endpoint")
+	}
+	if !strings.Contains(e, "://") {
+		e = "http://" + e
+	}
+	u, err := url.Parse(e)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return "", fmt.Errorf("client: bad endpoint %q: want host:port or http://host:port", e)
+	}
+	return u.Scheme + "://" + u.Host + strings.TrimSuffix(u.Path, "/"), nil
+}
+
+// current returns the sticky endpoint's index and URL.
+func (e *endpoints) current() (int, string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.mu.cur, e.urls[e.mu.cur]
+}
+
+// failed moves past endpoint i if it is still the current one, so that
+// concurrent failures of the same endpoint advance only once.
+func (e *endpoints) failed(i int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.mu.cur == i {
+		e.mu.cur = (i + 1) % len(e.urls)
+	}
+}
+
+// withDeadline gives ctx the client's RetryTimeout when it has no deadline.
+func (c *Client) withDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, c.retryTimeout)
+}

@@ -1,0 +1,159 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// Files `distkv up` keeps in its data directory.
+const (
+	clusterFileName = "cluster.json"
+	lockFileName    = "cluster.json.lock"
+)
+
+// lockTimeout bounds the wait for another distkv command's lock on
+// cluster.json.
+const lockTimeout = 10 * time.Second
+
+// clusterFile is cluster.json: the nodes of a local cluster started by
+// `distkv up`, for `distkv node` and `distkv down` to find them.
+type clusterFile struct {
+	// UpPID is the `distkv up` process that owns the cluster; 0 once it
+	// has stopped the nodes.
+	UpPID int          `json:"up_pid,omitempty"`
+	Nodes []nodeRecord `json:"nodes"`
+}
+
+// nodeRecord is one node of a local cluster.
+type nodeRecord struct {
+	ID string `json:"id"`
+	// PID is the node's process; 0 when it was stopped by distkv.
+	PID        int    `json:"pid"`
+	ClientAddr string `json:"client_addr"`
+	PeerAddr   string `json:"peer_addr"`
+	DataDir    string `json:"data_dir"`
+	// Args is the node's argv; Args[0] is the binary that last started it.
+	// `distkv node start` reruns Args[1:] with its own binary.
+	Args []string `json:"args"`
+	// Env is added to the inherited environment when the node starts.
+	Env []string `json:"env,omitempty"`
+	// Log is the file the node's output is appended to.
+	Log string `json:"log"`
+}
+
+// node returns the record of node id.
+func (f *clusterFile) node(id string) (*nodeRecord, error) {
+	var ids []string
+	for i := range f.Nodes {
+		if f.Nodes[i].ID == id {
+			return &f.Nodes[i], nil
+		}
+		ids = append(ids, f.Nodes[i].ID)
+	}
+	return nil, fmt.Errorf("no node %q in this cluster (nodes: %v)", id, ids)
+}
+
+// errNoCluster is wrapped by readClusterFile when dir has no cluster.json.
+var errNoCluster = errors.New("no local cluster")
+
+// readClusterFile reads dir's cluster.json. It needs no lock: the file is
+// only ever replaced whole, by rename.
+func readClusterFile(dir string) (*clusterFile, error) {
+	path := filepath.Join(dir, clusterFileName)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w in %s (no %s; start one with 'distkv up --data-dir %s')", errNoCluster, dir, clusterFileName, dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	var f clusterFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return nil, fmt.Errorf("%s is not valid: %w", path, err)
+	}
+	return &f, nil
+}
+
+// updateClusterFile runs fn on dir's cluster.json (empty when there is none)
+// under an exclusive lock, then replaces the file with fn's result, unless
+// fn fails.
+func updateClusterFile(dir string, fn func(*clusterFile) error) error {
+	unlock, err := lockDir(dir, lockTimeout)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	f, err := readClusterFile(dir)
+	if errors.Is(err, errNoCluster) {
+		f, err = &clusterFile{}, nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := fn(f); err != nil {
+		return err
+	}
+	return writeClusterFile(dir, f)
+}
+
+// writeClusterFile replaces dir's cluster.json atomically: a reader sees
+// the old file or the new one, never a part. The caller holds the lock.
+func writeClusterFile(dir string, f *clusterFile) error {
+	b, err := json.MarshalIndent(f, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+clusterFileName+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // fails harmlessly once renamed
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), filepath.Join(dir, clusterFileName))
+}
+
+// lockDir takes the exclusive flock of dir's lock file, waiting at most
+// timeout for another holder (a distkv process, or another goroutine: each
+// call opens its own file description).
+func lockDir(dir string, timeout time.Duration) (unlock func(), err error) {
+	path := filepath.Join(dir, lockFileName)
+	lf, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() {
+				syscall.Flock(int(lf.Fd()), syscall.LOCK_UN)
+				lf.Close()
+			}, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+			lf.Close()
+			return nil, fmt.Errorf("locking %s: %w", path, err)
+		}
+		if time.Now().After(deadline) {
+			lf.Close()
+			return nil, fmt.Errorf("%s is held by another distkv command (waited %v)", path, timeout)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

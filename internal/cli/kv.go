@@ -1,0 +1,209 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/distkv/distkv/api"
+	"github.com/distkv/distkv/client"
+)
+
+// maxStdinValue bounds a value read from stdin; the server's own limit is
+// smaller and answers with a clear too_large error.
+const maxStdinValue = 64 << 20
+
+// kvJSON is a key printed with --json.
+type kvJSON struct {
+	api.KV
+	Node string `json:"node,omitempty"`
+}
+
+// writeJSON is a write result printed with --json.
+type writeJSON struct {
+	api.WriteResult
+	Node string `json:"node,omitempty"`
+}
+
+func (a *app) newGetCmd() *cobra.Command {
+	var consistency string
+	cmd := &cobra.Command{
+		Use:   "get KEY",
+		Short: "Print a key's value",
+		Long: "Print a key's value, as is (followed by a newline on a terminal).\n" +
+			"Exits 3 when the key does not exist.",
+		Args: argNames("KEY"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var opts []client.ReadOption
+			switch consistency {
+			case api.Linearizable:
+			case api.Stale:
+				opts = append(opts, client.Stale())
+			default:
+				return usagef("--consistency must be %s or %s, got %q", api.Linearizable, api.Stale, consistency)
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.opCtx(cmd.Context())
+			defer cancel()
+			e, err := c.Get(ctx, args[0], opts...)
+			if err != nil {
+				return &opError{op: "get", key: args[0], ns: a.ns, err: err}
+			}
+			if a.json {
+				return a.printJSON(kvJSON{api.NewKV(e.Key, e.Value, e.Version), e.Node})
+			}
+			a.stdout.Write(e.Value)
+			if isTerminal(a.stdout) && !bytes.HasSuffix(e.Value, []byte("\n")) {
+				io.WriteString(a.stdout, "\n")
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&consistency, "consistency", api.Linearizable, "linearizable or stale (any replica may answer)")
+	return cmd
+}
+
+// newPutCmd builds "put" (an upsert, conditional with flags) or "upd"
+// (update-only).
+func (a *app) newPutCmd(name string) *cobra.Command {
+	var createOnly, updateOnly bool
+	var version uint64
+	cmd := &cobra.Command{
+		Use:   name + " KEY VALUE",
+		Short: "Write a key (VALUE '-' reads it from stdin)",
+		Args:  argNames("KEY", "VALUE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var opts []client.WriteOption
+			switch {
+			case createOnly:
+				opts = append(opts, client.CreateOnly())
+			case updateOnly || name == "upd":
+				opts = append(opts, client.UpdateOnly())
+			}
+			if cmd.Flags().Changed("version") {
+				opts = append(opts, client.IfVersion(version))
+			}
+			value, err := a.valueArg(args[1])
+			if err != nil {
+				return err
+			}
+			return a.put(cmd, args[0], value, opts)
+		},
+	}
+	if name == "upd" {
+		cmd.Short = "Update an existing key (fails with exit 3 when it does not exist)"
+	} else {
+		cmd.Flags().BoolVar(&createOnly, "create-only", false, "fail (exit 4) if the key exists")
+		cmd.Flags().BoolVar(&updateOnly, "update-only", false, "fail (exit 3) if the key does not exist")
+	}
+	cmd.Flags().Uint64Var(&version, "version", 0, "write only if the key is at this version (compare-and-set; exit 4 otherwise)")
+	if name != "upd" {
+		cmd.MarkFlagsMutuallyExclusive("create-only", "update-only", "version")
+	}
+	return cmd
+}
+
+func (a *app) put(cmd *cobra.Command, key string, value []byte, opts []client.WriteOption) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := a.opCtx(cmd.Context())
+	defer cancel()
+	wr, err := c.Put(ctx, key, value, opts...)
+	if err != nil {
+		return &opError{op: cmd.Name(), key: key, ns: a.ns, err: err}
+	}
+	if a.json {
+		return a.printJSON(writeJSON{api.WriteResult{Key: wr.Key, Version: wr.Version, Created: wr.Created}, wr.Node})
+	}
+	created := ""
+	if wr.Created {
+		created = " (created)"
+	}
+	fmt.Fprintf(a.stdout, "OK version=%d%s\n", wr.Version, created)
+	return nil
+}
+
+// valueArg is a VALUE argument: itself, or stdin's contents for "-".
+func (a *app) valueArg(v string) ([]byte, error) {
+	if v != "-" {
+		return []byte(v), nil
+	}
+	b, err := io.ReadAll(io.LimitReader(a.stdin, maxStdinValue+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading the value from stdin: %w", err)
+	}
+	if len(b) > maxStdinValue {
+		return nil, fmt.Errorf("value on stdin is over %d bytes", maxStdinValue)
+	}
+	return b, nil
+}
+
+func (a *app) newDelCmd() *cobra.Command {
+	var version uint64
+	cmd := &cobra.Command{
+		Use:     "del KEY",
+		Aliases: []string{"delete", "rm"},
+		Short:   "Delete a key (exit 3 when it does not exist)",
+		Args:    argNames("KEY"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var opts []client.WriteOption
+			if cmd.Flags().Changed("version") {
+				opts = append(opts, client.IfVersion(version))
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.opCtx(cmd.Context())
+			defer cancel()
+			wr, err := c.Delete(ctx, args[0], opts...)
+			if err != nil {
+				return &opError{op: "del", key: args[0], ns: a.ns, err: err}
+			}
+			if a.json {
+				return a.printJSON(writeJSON{api.WriteResult{Key: wr.Key, Version: wr.Version}, wr.Node})
+			}
+			fmt.Fprintf(a.stdout, "OK deleted version=%d\n", wr.Version)
+			return nil
+		},
+	}
+	cmd.Flags().Uint64Var(&version, "version", 0, "delete only if the key is at this version (exit 4 otherwise)")
+	return cmd
+}
+
+// argNames requires exactly the named positional arguments.
+func argNames(names ...string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) != len(names) {
+			want := strings.Join(names, " ")
+			if want == "" {
+				want = "no arguments"
+			}
+			return usagef("%s takes %s, got %d argument(s) (see '%s --help')",
+				cmd.Name(), want, len(args), cmd.CommandPath())
+		}
+		return nil
+	}
+}
+
+// display renders a key or value for a table or a shell reply: as is when
+// it is non-empty printable UTF-8, else Go-quoted.
+func display(b []byte) string {
+	s := string(b)
+	notPrint := func(r rune) bool { return !unicode.IsPrint(r) }
+	if s != "" && utf8.ValidString(s) && strings.IndexFunc(s, notPrint) < 0 {
+		return s
+	}
+	return strconv.Quote(s)
+}

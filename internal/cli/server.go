@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/distkv/distkv/internal/node"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// newServerCmd is `distkv server`: run one node. Every flag has an
+// environment twin, DISTKV_ plus the flag name in capitals with dashes as
+// underscores (--client-addr: DISTKV_CLIENT_ADDR); a flag given on the
+// command line wins. Seed 004's SOCKET_ADDRESS, VIEW and SHARD_COUNT are
+// read too.
+func newServerCmd() *cobra.Command {
+	var o node.Options
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run one distkv node",
+		Long: `Run one distkv node until SIGINT or SIGTERM, then shut down gracefully
+(leaderships are handed to followers first).
+
+A new cluster is bootstrapped from --peers, the same list on every node:
+  distkv server --id n1 --client-addr 127.0.0.1:7701 --peer-addr 127.0.0.1:7801 \
+    --peers n1=127.0.0.1:7801,n2=127.0.0.1:7802,n3=127.0.0.1:7803 --data-dir data/n1
+
+Or as in seed 004, from the environment: SOCKET_ADDRESS (this node's client
+address), VIEW (every node's client address, the same list everywhere) and
+SHARD_COUNT. Nodes are then numbered by their place in VIEW, and peer ports
+are client ports + 1000.
+
+Every flag also reads DISTKV_<FLAG> (e.g. DISTKV_DATA_DIR).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd.Flags()); err != nil {
+				return asUsage(err)
+			}
+			if err := applySeed004Env(&o); err != nil {
+				return asUsage(err)
+			}
+			if _, err := o.Config(); err != nil {
+				return asUsage(err)
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			return node.Run(ctx, o, os.Stderr)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.ID, "id", "", "this node's ID (n1, n2, ...)")
+	f.StringVar(&o.ClientAddr, "client-addr", "", "HTTP listen address (host:port)")
+	f.StringVar(&o.PeerAddr, "peer-addr", "", "node-to-node listen address (host:port)")
+	f.StringVar(&o.Peers, "peers", "", "initial cluster: id=peer-host:port,... (this node included)")
+	f.StringVar(&o.DataDir, "data-dir", "", "data directory")
+	f.BoolVar(&o.InMemory, "in-memory", false, "keep all data in memory (acknowledged = in memory on a majority)")
+	f.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.LogFormat, "log-format", "text", "text or json")
+	f.IntVar(&o.ShardCount, "shards", 0, "shards of the default namespace at bootstrap (default 16; env SHARD_COUNT too)")
+	f.StringVar(&o.DefaultReplicas, "default-replicas", "", "replicas of the default namespace at bootstrap: a number or all (default 3)")
+	f.BoolVar(&o.AllowFaultInjection, "allow-fault-injection", false, "enable the fault-injection endpoints (/v1/admin/faults)")
+	f.IntVar(&o.MaxKeyBytes, "max-key-bytes", 4<<10, "largest key accepted")
+	f.IntVar(&o.MaxValueBytes, "max-value-bytes", 1<<20, "largest value accepted")
+	return cmd
+}
+
+// applyEnv sets every flag not given on the command line from its
+// DISTKV_ environment twin.
+func applyEnv(fs *pflag.FlagSet) error {
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed {
+			return
+		}
+		name := "DISTKV_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(name); ok {
+			if serr := fs.Set(f.Name, v); serr != nil {
+				err = fmt.Errorf("%s=%q: %w", name, v, serr)
+			}
+		}
+	})
+	return err
+}
+
+// applySeed004Env reads seed 004's variables; SHARD_COUNT yields to
+// --shards.
+func applySeed004Env(o *node.Options) error {
+	if v := os.Getenv("SHARD_COUNT"); v != "" && o.ShardCount == 0 {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return fmt.Errorf("SHARD_COUNT must be a positive integer, got %q", v)
+		}
+		o.ShardCount = n
+	}
+	if v := os.Getenv("SOCKET_ADDRESS"); v != "" {
+		o.SocketAddress = v
+	}
+	if v := os.Getenv("VIEW"); v != "" {
+		o.View = v
+	}
+	return nil
+}
