@@ -4,11 +4,9 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -86,23 +84,14 @@ func runFakeNode(args []string) int {
 	return 0
 }
 
-// freeBasePort finds a base port whose client and peer ports for n nodes
-// are free.
-func freeBasePort(t *testing.T, n int) int {
+// testBasePort finds a free base port for n nodes or fails the test.
+func testBasePort(t *testing.T, n int) int {
 	t.Helper()
-	for range 50 {
-		base := 20000 + rand.IntN(30000)
-		var nodes []nodeRecord
-		for i := 1; i <= n; i++ {
-			nodes = append(nodes, nodeRecord{ID: "n" + strconv.Itoa(i),
-				ClientAddr: "127.0.0.1:" + strconv.Itoa(base+i), PeerAddr: "127.0.0.1:" + strconv.Itoa(base+peerPortOffset+i)})
-		}
-		if checkPorts(nodes) == nil {
-			return base
-		}
+	base, err := freeBasePort(n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no free base port")
-	return 0
+	return base
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent use.

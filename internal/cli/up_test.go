@@ -41,7 +41,7 @@ func startUp(t *testing.T) *localCluster {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	lc.cancel = cancel
-	base := strconv.Itoa(freeBasePort(t, 3))
+	base := strconv.Itoa(testBasePort(t, 3))
 	go func() {
 		lc.done <- lc.app(lc.out).run(ctx, []string{"up", "--data-dir", lc.dir, "--base-port", base})
 	}()

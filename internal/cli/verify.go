@@ -1,0 +1,213 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/distkv/distkv/internal/verify"
+)
+
+func (a *app) newVerifyCmd() *cobra.Command {
+	var (
+		cfg    verify.Config
+		faults string
+		nodes  int
+		seed   int64
+	)
+	cmd := &cobra.Command{
+		Use:   "verify",
+		Short: "Run a workload under injected faults and check the history (linearizability, convergence, durability)",
+		Long: `Run concurrent clients doing get/put/compare-and-set/delete while a seeded
+schedule injects faults (partitions, freezes, kill -9 with restart, pauses,
+delays, drops), then check: linearizability of every key's history
+(porcupine; writes of unknown outcome count as possibly applied), that
+every replica converges once the faults heal, and that every acknowledged
+write is still there. Exit status 0 only for a clean verdict.
+
+By default it starts its own local cluster (--nodes, in a temporary
+directory); with --endpoints it verifies an existing cluster, whose nodes
+must allow fault injection (kill and pause then need a local cluster).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if seed == 0 {
+				seed = time.Now().UnixNano() % 1_000_000
+			}
+			cfg.Seed = seed
+			if faults != "" && faults != "all" {
+				cfg.Faults = strings.Split(faults, ",")
+			}
+			cfg.Log = a.stdout
+			if cmd.Flags().Changed("endpoints") {
+				cfg.Endpoints = splitList(a.endpoints)
+				return a.runVerify(cmd.Context(), cfg)
+			}
+			if nodes < 3 {
+				return usagef("--nodes must be at least 3 (a cluster that can lose one node), got %d", nodes)
+			}
+			return a.verifyLocal(cmd.Context(), cfg, nodes)
+		},
+	}
+	f := cmd.Flags()
+	f.DurationVar(&cfg.Duration, "duration", 30*time.Second, "how long the workload runs under faults")
+	f.IntVar(&cfg.Clients, "clients", 8, "concurrent clients")
+	f.IntVar(&cfg.Keys, "keys", 10, "keys the clients share (fewer keys, more contention)")
+	f.StringVar(&faults, "faults", "all", "fault kinds: "+strings.Join(verify.AllFaults, ",")+" (or all)")
+	f.Int64Var(&seed, "seed", 0, "schedule and workload seed (0: pick one and print it)")
+	f.StringVar(&cfg.Out, "out", "", "directory for the JSON report and, on a violation, the history's HTML visualization")
+	f.IntVar(&nodes, "nodes", 3, "size of the local cluster started when --endpoints is not given")
+	return cmd
+}
+
+func (a *app) runVerify(ctx context.Context, cfg verify.Config) error {
+	rep, err := verify.Run(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	rep.Print(a.stdout)
+	if cfg.Out != "" {
+		if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+			return err
+		}
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		path := filepath.Join(cfg.Out, fmt.Sprintf("report-seed%d.json", cfg.Seed))
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "report: %s\n", path)
+	}
+	if !rep.Clean {
+		return fmt.Errorf("verification found violations (seed %d; replay with --seed %d)", cfg.Seed, cfg.Seed)
+	}
+	return nil
+}
+
+// verifyLocal starts a local cluster of nodes processes (distkv up in a
+// temporary directory), verifies it with process faults enabled, and stops
+// it.
+func (a *app) verifyLocal(ctx context.Context, cfg verify.Config, nodes int) error {
+	exe, err := a.executable()
+	if err != nil {
+		return err
+	}
+	dir, err := os.MkdirTemp("", "distkv-verify-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	base, err := freeBasePort(nodes)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "verify: starting a %d-node local cluster in %s (base port %d)\n", nodes, dir, base)
+	up := exec.Command(exe, "up", "--nodes", fmt.Sprint(nodes), "--base-port", fmt.Sprint(base),
+		"--data-dir", dir, "--allow-fault-injection")
+	up.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := up.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	up.Stderr = up.Stdout
+	if err := up.Start(); err != nil {
+		return err
+	}
+	defer stopUp(up)
+	if err := waitUpReady(out, 60*time.Second); err != nil {
+		return err
+	}
+	for i := 1; i <= nodes; i++ {
+		cfg.Endpoints = append(cfg.Endpoints, fmt.Sprintf("127.0.0.1:%d", base+i))
+	}
+	quiet := &app{stdout: discard{}, stderr: discard{}, exe: exe, getenv: a.getenv, timeout: a.timeout}
+	cfg.Procs = localProcs{a: quiet, dir: dir}
+	return a.runVerify(ctx, cfg)
+}
+
+// waitUpReady reads up's output until it reports the cluster ready.
+func waitUpReady(out interface{ Read([]byte) (int, error) }, limit time.Duration) error {
+	ready := make(chan error, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		var lines []string
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+			if strings.HasPrefix(sc.Text(), "cluster ready") {
+				ready <- nil
+				for sc.Scan() { // keep draining so up never blocks on a full pipe
+				}
+				return
+			}
+		}
+		ready <- fmt.Errorf("the local cluster did not start:\n%s", strings.Join(lines, "\n"))
+	}()
+	select {
+	case err := <-ready:
+		return err
+	case <-time.After(limit):
+		return fmt.Errorf("the local cluster was not ready after %v", limit)
+	}
+}
+
+// stopUp interrupts up (which stops its nodes) and waits for it.
+func stopUp(up *exec.Cmd) {
+	_ = up.Process.Signal(syscall.SIGINT)
+	done := make(chan struct{})
+	go func() { _ = up.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		_ = syscall.Kill(-up.Process.Pid, syscall.SIGKILL)
+		<-done
+	}
+}
+
+// freeBasePort finds a base port whose node ports (HTTP, peer, Redis,
+// FTP) for nodes nodes are all free.
+func freeBasePort(nodes int) (int, error) {
+	for try := 0; try < 100; try++ {
+		o := upOptions{nodes: nodes, basePort: 20000 + rand.Intn(300)*100}
+		plan := planCluster(o, "", "distkv", serverFlags{"redis-addr": true, "ftp-addr": true})
+		if checkPorts(plan) == nil {
+			return o.basePort, nil
+		}
+	}
+	return 0, fmt.Errorf("found no free range of ports for %d nodes", nodes)
+}
+
+// localProcs controls the nodes of a local cluster through cluster.json.
+type localProcs struct {
+	a   *app
+	dir string
+}
+
+func (p localProcs) Kill(ctx context.Context, id string) error { return p.a.nodeStop(p.dir, id, true) }
+
+func (p localProcs) Restart(ctx context.Context, id string) error {
+	return p.a.nodeStart(ctx, p.dir, id)
+}
+
+func (p localProcs) Pause(ctx context.Context, id string) error {
+	return p.signal(id, syscall.SIGSTOP)
+}
+
+func (p localProcs) Resume(ctx context.Context, id string) error {
+	return p.signal(id, syscall.SIGCONT)
+}
+
+func (p localProcs) signal(id string, sig syscall.Signal) error {
+	pr, err := findProc(p.dir, id)
+	if err != nil {
+		return err
+	}
+	return pr.signal(sig)
+}

@@ -1,0 +1,172 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/distkv/distkv/api"
+	"github.com/distkv/distkv/client"
+	"github.com/distkv/distkv/internal/lincheck"
+)
+
+// judge waits for the healed cluster to settle, then checks the history,
+// convergence and durability and computes the figures.
+func (r *runState) judge(ctx context.Context) (*Report, error) {
+	rep := &Report{Seed: r.cfg.Seed, Duration: r.cfg.Duration, Faults: r.cfg.Faults}
+	fmt.Fprintf(r.cfg.Log, "verify: faults healed; waiting for the cluster to settle\n")
+	if err := r.waitReady(ctx, 60*time.Second); err != nil {
+		return nil, err
+	}
+	r.finalReads(ctx)
+	r.figures(rep)
+
+	res := lincheck.Check(r.rec.History(), 2*time.Minute)
+	rep.Histories, rep.Verdict = res.Keys, res.Verdict
+	rep.FailingKey, rep.FailingOps = res.FailingKey, res.FailingOps
+	if res.Verdict != lincheck.Linearizable && r.cfg.Out != "" {
+		path := filepath.Join(r.cfg.Out, fmt.Sprintf("history-seed%d.html", r.cfg.Seed))
+		if err := os.MkdirAll(r.cfg.Out, 0o755); err == nil && res.Visualize(path) == nil {
+			rep.Visualization = path
+		}
+	}
+	rep.Converged, rep.ConvergeTime, rep.Divergence = r.converge(ctx, 60*time.Second)
+	rep.Acked, rep.LostKeys = r.durability(ctx)
+	rep.Clean = rep.Verdict == lincheck.Linearizable && rep.Converged && len(rep.LostKeys) == 0
+	return rep, nil
+}
+
+func (r *runState) waitReady(ctx context.Context, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for _, ep := range r.cfg.Endpoints {
+		for {
+			c, cancel := context.WithTimeout(ctx, 2*time.Second)
+			_, err := r.cl.Ready(c, ep)
+			cancel()
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("verify: %s not ready %v after the faults healed: %w", ep, limit, err)
+			}
+			sleep(ctx, 100*time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// finalReads reads every register once more after the heal, so each key's
+// final state is part of the checked history.
+func (r *runState) finalReads(ctx context.Context) {
+	w := &worker{run: r, id: r.cfg.Clients, seen: map[string]uint64{}}
+	for i := 0; i < r.cfg.Keys; i++ {
+		for try := 0; try < 5; try++ {
+			c, cancel := context.WithTimeout(ctx, 5*time.Second)
+			before := len(r.rec.History())
+			w.get(c, r.key(i), time.Now())
+			cancel()
+			if len(r.rec.History()) > before {
+				break
+			}
+		}
+	}
+}
+
+// converge waits until every replica of every shard holds the same keys,
+// values and versions (compared through each node's dump).
+func (r *runState) converge(ctx context.Context, limit time.Duration) (bool, time.Duration, string) {
+	start := time.Now()
+	var last string
+	for time.Since(start) < limit {
+		diff, err := r.divergence(ctx)
+		if err == nil && diff == "" {
+			return true, time.Since(start), ""
+		}
+		if err != nil {
+			last = err.Error()
+		} else {
+			last = diff
+		}
+		sleep(ctx, 250*time.Millisecond)
+	}
+	return false, time.Since(start), last
+}
+
+// divergence describes the first difference between the replicas of a
+// shard, "" if none. Every replica the shard map lists is compared; one
+// that holds none of the shard's keys counts as empty.
+func (r *runState) divergence(ctx context.Context) (string, error) {
+	c, cancel := context.WithTimeout(ctx, 5*time.Second)
+	st, err := r.cl.Cluster(c)
+	cancel()
+	if err != nil {
+		return "", err
+	}
+	type shardID struct {
+		ns    string
+		shard int
+	}
+	digests := map[string]map[shardID]string{} // node -> shard -> contents
+	for _, n := range st.Nodes {
+		per := map[shardID]*strings.Builder{}
+		c, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := r.cl.Dump(c, n.ClientAddr, func(e api.DumpEntry) error {
+			id := shardID{e.Namespace, e.Shard}
+			if per[id] == nil {
+				per[id] = &strings.Builder{}
+			}
+			fmt.Fprintf(per[id], "%q=%q@%d;", e.Key, e.Value, e.Version)
+			return nil
+		})
+		cancel()
+		if err != nil {
+			return "", fmt.Errorf("dump of %s: %w", n.ID, err)
+		}
+		digests[n.ID] = map[shardID]string{}
+		for id, b := range per {
+			digests[n.ID][id] = b.String()
+		}
+	}
+	for _, sh := range st.Shards {
+		id := shardID{sh.Namespace, sh.ID}
+		for _, rep := range sh.Replicas[1:] {
+			if digests[rep][id] != digests[sh.Replicas[0]][id] {
+				return fmt.Sprintf("shard %s/%d differs between replicas %s and %s", sh.Namespace, sh.ID, sh.Replicas[0], rep), nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// durability reads back every acknowledged probe write.
+func (r *runState) durability(ctx context.Context) (int, []string) {
+	r.mu.Lock()
+	acked := make(map[string]string, len(r.acked))
+	for k, v := range r.acked {
+		acked[k] = v
+	}
+	r.mu.Unlock()
+	var lost []string
+	for k, v := range acked {
+		var e *client.Entry
+		var err error
+		for try := 0; try < 5; try++ {
+			c, cancel := context.WithTimeout(ctx, 5*time.Second)
+			e, err = r.cl.Get(c, k)
+			cancel()
+			if err == nil || errors.Is(err, client.ErrNotFound) {
+				break
+			}
+		}
+		if err != nil || string(e.Value) != v {
+			lost = append(lost, k)
+		}
+	}
+	sort.Strings(lost)
+	return len(acked), lost
+}

@@ -1,0 +1,130 @@
+// Package verify runs a workload against a distkv cluster while a seeded
+// schedule injects faults, records every operation, and judges the
+// history: linearizability (per key, with porcupine), convergence of every
+// replica once the faults heal, and durability of every acknowledged write.
+package verify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/distkv/distkv/client"
+	"github.com/distkv/distkv/internal/lincheck"
+)
+
+// Fault kinds a schedule can use.
+const (
+	FaultPartition = "partition"
+	FaultFreeze    = "freeze"
+	FaultKill      = "kill"  // kill -9 a node (the leader of a probe key's shard), restart it
+	FaultPause     = "pause" // SIGSTOP a node, SIGCONT it
+	FaultDelay     = "delay"
+	FaultDrop      = "drop"
+)
+
+// AllFaults lists every kind; network kinds work on any cluster, process
+// kinds need Processes.
+var AllFaults = []string{FaultPartition, FaultFreeze, FaultKill, FaultPause, FaultDelay, FaultDrop}
+
+func isProcessFault(k string) bool { return k == FaultKill || k == FaultPause }
+
+// Processes controls the nodes' OS processes (a local cluster); node IDs
+// are "n1", "n2"... Kill sends SIGKILL, Restart starts a killed node again
+// from its data, Pause and Resume send SIGSTOP and SIGCONT.
+type Processes interface {
+	Kill(ctx context.Context, id string) error
+	Restart(ctx context.Context, id string) error
+	Pause(ctx context.Context, id string) error
+	Resume(ctx context.Context, id string) error
+}
+
+// Config configures a run.
+type Config struct {
+	// Endpoints are the nodes' client addresses. Required.
+	Endpoints []string
+	// Procs, if set, enables kill and pause faults.
+	Procs Processes
+	// Faults are the kinds to use (default: every kind Procs allows).
+	Faults []string
+	// Duration is how long the workload runs under faults. Default 30s.
+	Duration time.Duration
+	// Clients and Keys shape the workload. Defaults 8 and 10.
+	Clients, Keys int
+	// Seed makes the schedule and the workload's choices reproducible.
+	Seed int64
+	// Out, if set, is a directory for the report and, on a violation,
+	// porcupine's HTML visualization.
+	Out string
+	// Log receives progress lines. Default: discard.
+	Log io.Writer
+	// Namespace to use (default namespace when empty).
+	Namespace string
+}
+
+func (c *Config) setDefaults() error {
+	if len(c.Endpoints) == 0 {
+		return errors.New("verify: no endpoints")
+	}
+	if c.Duration <= 0 {
+		c.Duration = 30 * time.Second
+	}
+	if c.Clients <= 0 {
+		c.Clients = 8
+	}
+	if c.Keys <= 0 {
+		c.Keys = 10
+	}
+	if c.Log == nil {
+		c.Log = io.Discard
+	}
+	if len(c.Faults) == 0 {
+		for _, k := range AllFaults {
+			if c.Procs != nil || !isProcessFault(k) {
+				c.Faults = append(c.Faults, k)
+			}
+		}
+	}
+	for _, k := range c.Faults {
+		if !slices.Contains(AllFaults, k) {
+			return fmt.Errorf("verify: unknown fault %q (use %s)", k, strings.Join(AllFaults, ", "))
+		}
+		if isProcessFault(k) && c.Procs == nil {
+			return fmt.Errorf("verify: %s faults need control of the node processes (a local cluster, not --endpoints)", k)
+		}
+	}
+	return nil
+}
+
+// Run executes a verification and returns its report. The error is for
+// failures to run at all; a run that found violations returns a report
+// whose Clean is false.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	cl, err := client.New(client.Config{Endpoints: cfg.Endpoints, Timeout: 2 * time.Second, RetryTimeout: 4 * time.Second})
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Namespace != "" {
+		cl = cl.WithNamespace(cfg.Namespace)
+	}
+	run := &runState{cfg: cfg, cl: cl, rec: lincheck.NewRecorder(), start: time.Now(),
+		prefix: fmt.Sprintf("verify/%d-%d/", cfg.Seed, time.Now().UnixNano()%1e6)}
+	fmt.Fprintf(cfg.Log, "verify: seed %d, %d clients, %d keys, %v, faults %s\n",
+		cfg.Seed, cfg.Clients, cfg.Keys, cfg.Duration, strings.Join(cfg.Faults, ","))
+	wctx, stop := context.WithCancel(ctx)
+	done := run.startWorkload(wctx)
+	nem := &nemesis{run: run, rng: rand.New(rand.NewSource(cfg.Seed))}
+	nem.drive(ctx, cfg.Duration)
+	stop()
+	<-done
+	nem.healAll(ctx)
+	return run.judge(ctx)
+}
