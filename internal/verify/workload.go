@@ -16,9 +16,9 @@ import (
 type outcome uint8
 
 const (
-	okOutcome     outcome = iota // succeeded (including a definite "no": mismatch, not found)
-	failedOutcome                // certainly not applied (unavailable, refused)
-	unknownOutcome               // a write whose fate is unknown
+	okOutcome      outcome = iota // succeeded (including a definite "no": mismatch, not found)
+	failedOutcome                 // certainly not applied (unavailable, refused)
+	unknownOutcome                // a write whose fate is unknown
 )
 
 // opRecord is one operation, for availability figures.
