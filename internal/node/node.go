@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/distkv/distkv/api"
+	"github.com/distkv/distkv/internal/watch"
 	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log/slog"
@@ -35,6 +36,7 @@ type Node struct {
 	tickDone  chan struct{}
 	closed    atomic.Bool
 	metrics   *nodeMetrics
+	hub       *watch.Hub
 	// ready is closed once every component exists; the transport may
 	// deliver before that, and its handlers wait for (or drop on) it.
 	ready chan struct{}
@@ -76,9 +78,11 @@ func New(cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	n.startDetector()
+	n.hub = watch.NewHub(watch.Config{Node: n.NodeID(), Clock: cfg.Clock})
 	n.kv = kv.New(kv.Config{
-		Alive:  func(id keyspace.NodeID) bool { return n.detector.State(id) == membership.Alive },
-		NodeID: cfg.ID, Engine: n.engine, Host: n.host, Meta: n.meta, Transport: n.transport,
+		OnChange: n.publishChanges,
+		Alive:    func(id keyspace.NodeID) bool { return n.detector.State(id) == membership.Alive },
+		NodeID:   cfg.ID, Engine: n.engine, Host: n.host, Meta: n.meta, Transport: n.transport,
 		Logger: n.log, Timeout: cfg.RequestTimeout, Limits: cfg.Limits, TestingUnsafeLocalReads: cfg.TestingUnsafeLocalReads,
 	})
 	n.meta.OnChange(func(_, m *membership.Map) { n.ensureGroups(m) })
@@ -203,7 +207,7 @@ func (n *Node) startGroups() error {
 	}
 	err := n.host.CreateGroup(ctx, multiraft.GroupConfig{
 		ID: uint64(keyspace.MetaGroup), Voters: voters, Learners: learners,
-		StateMachine: n.meta, Campaign: len(voters) > 0 && voters[0] == uint64(n.cfg.ID),
+		NewStateMachine: func() multiraft.StateMachine { return n.meta }, Campaign: len(voters) > 0 && voters[0] == uint64(n.cfg.ID),
 	})
 	if err != nil {
 		return err
@@ -236,8 +240,8 @@ func (n *Node) groupConfigs(m *membership.Map) []multiraft.GroupConfig {
 		}
 		out = append(out, multiraft.GroupConfig{
 			ID: uint64(sh.Group), Voters: voters,
-			StateMachine: n.kv.StateMachine(sh.Namespace, uint64(sh.Group)),
-			Campaign:     sh.Replicas[0] == n.cfg.ID,
+			NewStateMachine: func() multiraft.StateMachine { return n.kv.StateMachine(sh.Namespace, uint64(sh.Group)) },
+			Campaign:        sh.Replicas[0] == n.cfg.ID,
 		})
 	}
 	return out
@@ -326,6 +330,9 @@ func (n *Node) closeAll() error {
 		<-n.tickDone
 	}
 	var errs []error
+	if n.hub != nil {
+		n.hub.Close()
+	}
 	if n.kv != nil {
 		n.kv.Close()
 	}

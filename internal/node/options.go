@@ -33,6 +33,12 @@ type Options struct {
 	// bootstrap ("3" or "all").
 	DefaultReplicas string
 
+	// RedisAddr and FTPAddr, when set, start the Redis-protocol and FTP
+	// front ends there. FTPUser/FTPPassword are required for FTP off
+	// loopback.
+	RedisAddr, FTPAddr   string
+	FTPUser, FTPPassword string
+
 	// AllowFaultInjection enables the /v1/admin/faults endpoints.
 	AllowFaultInjection bool
 

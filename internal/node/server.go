@@ -53,6 +53,12 @@ func Run(ctx context.Context, o Options, logw io.Writer) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	n.log.Info("serving HTTP", "client_addr", ln.Addr().String())
+	fe, err := n.startFrontends(o)
+	if err != nil {
+		_ = srv.Close()
+		_ = n.Kill()
+		return err
+	}
 
 	select {
 	case <-ctx.Done():
@@ -67,6 +73,8 @@ func Run(ctx context.Context, o Options, logw io.Writer) error {
 	if err := n.host.TransferAllLeadership(shutdownCtx); err != nil {
 		n.log.Warn("leadership handoff incomplete", "err", err)
 	}
+	n.hub.Close() // ends watch streams, which Shutdown would wait for
+	fe.close()
 	_ = srv.Shutdown(shutdownCtx)
 	err = n.Close(shutdownCtx)
 	n.log.Info("node stopped")
@@ -87,6 +95,7 @@ func (n *Node) HTTPHandler() http.Handler {
 // extraRoutes registers endpoints beyond the core API.
 func (n *Node) extraRoutes(mux *http.ServeMux) {
 	n.faultRoutes(mux)
+	n.watchRoutes(mux)
 }
 
 func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
@@ -122,7 +131,7 @@ func (o Options) Config() (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("--id: %w", err)
 	}
-	cfg := Config{ID: id, ClientAddr: o.ClientAddr, PeerAddr: o.PeerAddr, DataDir: o.DataDir, InMemory: o.InMemory,
+	cfg := Config{ID: id, ClientAddr: o.ClientAddr, PeerAddr: o.PeerAddr, RedisAddr: o.RedisAddr, FTPAddr: o.FTPAddr, DataDir: o.DataDir, InMemory: o.InMemory,
 		DefaultShards: o.ShardCount, AllowFaultInjection: o.AllowFaultInjection,
 		Limits: kv.Limits{MaxKey: o.MaxKeyBytes, MaxValue: o.MaxValueBytes}}
 	if cfg.ClientAddr == "" || cfg.PeerAddr == "" {
@@ -199,6 +208,7 @@ func (o Options) seed004Config() (Config, error) {
 		return Config{}, fmt.Errorf("SOCKET_ADDRESS %s is not in VIEW %s", o.SocketAddress, o.View)
 	}
 	cfg.DataDir, cfg.InMemory = o.DataDir, o.InMemory || o.DataDir == ""
+	cfg.RedisAddr, cfg.FTPAddr = o.RedisAddr, o.FTPAddr
 	cfg.DefaultShards, cfg.AllowFaultInjection = o.ShardCount, o.AllowFaultInjection
 	cfg.Limits = kv.Limits{MaxKey: o.MaxKeyBytes, MaxValue: o.MaxValueBytes}
 	if o.PeerAddr != "" {

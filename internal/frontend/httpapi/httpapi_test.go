@@ -158,6 +158,7 @@ func TestListAcrossShardsWithCursor(t *testing.T) {
 func TestNamespaces(t *testing.T) {
 	c := clustertest.New(t, clustertest.Options{Nodes: 3, Shards: 2})
 	base := c.HTTP(c.IDs()[2]).URL
+	expect(t, do(t, "PUT", base+"/v1/kv/before-users", []byte("x")), 201, "")
 	expect(t, do(t, "PUT", base+"/v1/ns/users", []byte(`{"mode":"strong","replicas":3,"shards":4}`)), 201, "")
 	expect(t, do(t, "PUT", base+"/v1/ns/users", []byte(`{"replicas":"3","shards":4}`)), 200, "")
 	expect(t, do(t, "PUT", base+"/v1/ns/users", []byte(`{"shards":8}`)), 409, api.CodeNamespaceExists)
@@ -184,6 +185,17 @@ func TestNamespaces(t *testing.T) {
 	r = do(t, "GET", base+"/v1/ns/users/kv/alice", nil)
 	expect(t, r, 200, "")
 	expect(t, do(t, "GET", base+"/v1/kv/alice", nil), 404, api.CodeNotFound)
+
+	// Key counts per namespace survive the shard map changing under them.
+	var cl api.Cluster
+	_ = json.Unmarshal(do(t, "GET", base+"/v1/cluster", nil).body, &cl)
+	counts := map[string]int64{}
+	for _, s := range cl.Shards {
+		counts[s.Namespace] += s.Keys
+	}
+	if counts["default"] != 1 || counts["users"] != 1 {
+		t.Fatalf("key counts by namespace: %v, want default 1, users 1", counts)
+	}
 }
 
 func TestClusterLocateDumpHealth(t *testing.T) {

@@ -42,8 +42,10 @@ type GroupConfig struct {
 	// Learners receive the log without voting (new-replica only, like
 	// Voters).
 	Learners []uint64
-	// StateMachine receives committed commands.
-	StateMachine StateMachine
+	// NewStateMachine makes the state machine that receives committed
+	// commands. It is called only if the group is not hosted yet, on the
+	// loop goroutine.
+	NewStateMachine func() StateMachine
 	// Campaign makes a newly bootstrapped replica start an election at
 	// once instead of waiting for an election timeout.
 	Campaign bool
@@ -429,7 +431,7 @@ func (h *Host) createGroup(cfg GroupConfig) error {
 	if err != nil {
 		return err
 	}
-	r := newReplica(cfg.ID, h.cfg.NodeID, rn, ls, cfg.StateMachine)
+	r := newReplica(cfg.ID, h.cfg.NodeID, rn, ls, cfg.NewStateMachine())
 	h.groups[cfg.ID] = r
 	if fresh && cfg.Campaign {
 		_ = rn.Campaign()

@@ -254,7 +254,7 @@ func (e *env) open(n *tnode) {
 	for _, g := range sortedKeys(n.voters) {
 		sm := &recordingSM{group: g}
 		n.sms[g] = sm
-		if err := n.host.createGroup(GroupConfig{ID: g, Voters: n.voters[g], StateMachine: sm}); err != nil {
+		if err := n.host.createGroup(GroupConfig{ID: g, Voters: n.voters[g], NewStateMachine: func() StateMachine { return sm }}); err != nil {
 			e.t.Fatal(err)
 		}
 	}

@@ -1,0 +1,121 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/distkv/distkv/api"
+	"github.com/distkv/distkv/internal/frontend/ftp"
+	"github.com/distkv/distkv/internal/frontend/resp"
+	"github.com/distkv/distkv/internal/frontend/watchhttp"
+	"github.com/distkv/distkv/internal/keyspace"
+	"github.com/distkv/distkv/internal/kv"
+	"github.com/distkv/distkv/internal/membership"
+	"github.com/distkv/distkv/internal/watch"
+)
+
+// FilesNamespace holds the files served over FTP. Its change events are
+// shown as file events (path, put/delete), not as the chunk and manifest
+// keys that store them.
+const FilesNamespace = "files"
+
+// publishChanges turns applied writes into watch events. It runs on the
+// Raft loop after the writes are durable, on every replica, so a watcher
+// on any replica's node sees every write of the shard.
+func (n *Node) publishChanges(ns *membership.NamespaceMap, chs []kv.Change) {
+	now := n.cfg.Clock.Now()
+	evs := make([]watch.Event, 0, len(chs))
+	for _, ch := range chs {
+		ev := watch.Event{NS: ns.Name, Key: string(ch.Key), Op: watch.OpPut, Version: ch.Version,
+			Value: ch.Value, Node: n.NodeID(), Time: now, Shard: keyspace.GroupID(ch.Group).Shard()}
+		if ch.Deleted {
+			ev.Op = watch.OpDelete
+		}
+		if ns.Name == FilesNamespace {
+			path, dir, ok := ftp.FileOfKey(ch.Key)
+			if !ok {
+				continue // a chunk: internal
+			}
+			ev.Key = strings.TrimPrefix(path, "/")
+			if dir {
+				ev.Key += "/"
+			}
+		}
+		evs = append(evs, ev)
+	}
+	if len(evs) > 0 {
+		n.hub.Publish(evs)
+	}
+}
+
+// Hub returns the node's change-event hub.
+func (n *Node) Hub() *watch.Hub { return n.hub }
+
+func (n *Node) watchRoutes(mux *http.ServeMux) {
+	watchhttp.Register(mux, watchhttp.Config{
+		Hub:    n.hub,
+		Node:   n.NodeID(),
+		Logger: n.log.With("component", "watch"),
+		Namespaces: func(name string) bool {
+			return n.meta.Current().Namespace(name) != nil
+		},
+	})
+}
+
+// ensureNamespace creates a strong namespace with default settings if it
+// does not exist (the files namespace, on first FTP use).
+func (n *Node) ensureNamespace(ctx context.Context, name string) error {
+	if n.meta.Current().Namespace(name) != nil {
+		return nil
+	}
+	_, _, err := n.CreateNamespace(ctx, api.Namespace{Name: name})
+	return err
+}
+
+// frontends are the optional protocol servers a node runs beside HTTP.
+type frontends struct {
+	redis *resp.Server
+	ftp   *ftp.Server
+}
+
+// startFrontends starts the Redis-protocol and FTP listeners configured in
+// o. They serve until closed.
+func (n *Node) startFrontends(o Options) (*frontends, error) {
+	f := &frontends{}
+	if o.RedisAddr != "" {
+		s, err := resp.New(resp.Config{Addr: o.RedisAddr, KV: n.kv, Node: n, Logger: n.log.With("component", "redis")})
+		if err != nil {
+			return nil, fmt.Errorf("redis listener: %w", err)
+		}
+		f.redis = s
+		go func() { _ = s.Serve() }()
+		n.log.Info("serving the Redis protocol", "redis_addr", s.Addr().String())
+	}
+	if o.FTPAddr != "" {
+		s, err := ftp.New(ftp.Config{
+			Addr: o.FTPAddr, KV: n.kv, Namespace: FilesNamespace,
+			EnsureNamespace: n.ensureNamespace, User: o.FTPUser, Password: o.FTPPassword,
+			Logger: n.log.With("component", "ftp"), RequestTimeout: 10 * time.Second,
+		})
+		if err != nil {
+			f.close()
+			return nil, fmt.Errorf("ftp listener: %w", err)
+		}
+		f.ftp = s
+		go func() { _ = s.Serve() }()
+		n.log.Info("serving FTP", "ftp_addr", s.Addr().String())
+	}
+	return f, nil
+}
+
+func (f *frontends) close() {
+	if f.redis != nil {
+		_ = f.redis.Close()
+	}
+	if f.ftp != nil {
+		_ = f.ftp.Close()
+	}
+}
