@@ -15,8 +15,12 @@ const (
 	HeaderNode = "X-Distkv-Node"
 	// HeaderVersion carries a key's version on a raw GET.
 	HeaderVersion = "X-Distkv-Version"
-	// HeaderCausal carries causal metadata in causal namespaces.
+	// HeaderCausal carries causal metadata in causal namespaces: the token
+	// a response returns, and the latest one a client has seen on requests.
 	HeaderCausal = "X-Distkv-Causal"
+	// HeaderContext carries a leaderless key's causal context: returned by
+	// reads, sent back by a write that supersedes what was read.
+	HeaderContext = "X-Distkv-Context"
 )
 
 // Error codes, in the "code" field of an error body.
@@ -67,6 +71,10 @@ const (
 	QueryAfter       = "after"       // list: continue after this key (the "next" cursor)
 	QueryValues      = "values"      // list: "true" to include values
 	QueryNamespace   = "ns"          // locate
+	QueryR           = "r"           // leaderless reads: replicas to wait for (a number, one, quorum, all)
+	QueryW           = "w"           // leaderless writes: replicas to wait for
+	QueryContext     = "context"     // leaderless writes: the causal context read (or header X-Distkv-Context)
+	QueryCausal      = "causal"      // causal namespaces: the client's token (or header X-Distkv-Causal)
 )
 
 // Consistency levels.
@@ -86,6 +94,10 @@ type WriteResult struct {
 	Key     string `json:"key"`
 	Version uint64 `json:"version"`
 	Created bool   `json:"created,omitempty"`
+	// Context is a leaderless key's new causal context.
+	Context string `json:"context,omitempty"`
+	// Causal is the client's new token in a causal namespace.
+	Causal string `json:"causal,omitempty"`
 }
 
 // KV is a key with its version and, when asked for, its value. A value
@@ -95,6 +107,20 @@ type KV struct {
 	Value    *string `json:"value,omitempty"`
 	Encoding string  `json:"encoding,omitempty"`
 	Version  uint64  `json:"version"`
+	// Siblings are every concurrent value of a leaderless key that kept
+	// them (conflicts=siblings); the answer is then 300 Multiple Choices.
+	Siblings []Value `json:"siblings,omitempty"`
+	// Context is a leaderless key's causal context: send it back with the
+	// next write to supersede these values.
+	Context string `json:"context,omitempty"`
+	// Causal is the client's new token in a causal namespace.
+	Causal string `json:"causal,omitempty"`
+}
+
+// Value is one value of a key, encoded like KV.Value.
+type Value struct {
+	Value    string `json:"value"`
+	Encoding string `json:"encoding,omitempty"`
 }
 
 // ListResult is one page of GET /v1/kv?prefix=...
@@ -235,6 +261,11 @@ type DumpEntry struct {
 	Version   uint64 `json:"version"`
 	// Leader is true when the answering node leads the shard.
 	Leader bool `json:"leader,omitempty"`
+	// Leaderless namespaces: the key's causal context, its number of live
+	// values (siblings), and whether it is a tombstone (Value empty).
+	Context  string `json:"context,omitempty"`
+	Siblings int    `json:"siblings,omitempty"`
+	Deleted  bool   `json:"deleted,omitempty"`
 }
 
 // Health answers /healthz and /readyz.

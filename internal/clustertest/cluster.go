@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"github.com/distkv/distkv/api"
 	"log/slog"
 	"math/rand/v2"
 	"net/http/httptest"
@@ -43,6 +44,12 @@ type Options struct {
 	// reads without ReadIndex.
 	UnsafeLocalReads bool
 	RequestTimeout   time.Duration // default 2s
+	// HeartbeatInterval paces failure detection (default 50ms: a stopped
+	// node is suspected after 200ms).
+	HeartbeatInterval time.Duration
+	// AntiEntropyInterval and TombstoneGrace tune the leaderless engine
+	// (defaults: the node's).
+	AntiEntropyInterval, TombstoneGrace time.Duration
 	// AllowFaultInjection enables the nodes' fault endpoints.
 	AllowFaultInjection bool
 	// Dir, if set, puts each node's data on the real disk under Dir
@@ -83,6 +90,9 @@ func New(t testing.TB, opts Options) *Cluster {
 	}
 	if opts.RequestTimeout == 0 {
 		opts.RequestTimeout = 2 * time.Second
+	}
+	if opts.HeartbeatInterval == 0 {
+		opts.HeartbeatInterval = 50 * time.Millisecond
 	}
 	c := &Cluster{
 		t: t, opts: opts,
@@ -152,6 +162,9 @@ func (c *Cluster) start(id keyspace.NodeID) {
 		Logger:                  logger().With("test_node", id.String()),
 		TestingUnsafeLocalReads: c.opts.UnsafeLocalReads,
 		AllowFaultInjection:     c.opts.AllowFaultInjection,
+		HeartbeatInterval:       c.opts.HeartbeatInterval,
+		AntiEntropyInterval:     c.opts.AntiEntropyInterval,
+		TombstoneGrace:          c.opts.TombstoneGrace,
 	})
 	if err != nil {
 		c.t.Fatalf("starting %s: %v", id, err)
@@ -382,4 +395,26 @@ func allEqual(d map[keyspace.NodeID]string) bool {
 		}
 	}
 	return true
+}
+
+// CreateNamespace creates a namespace through node 1 (or the first running
+// node) and waits until every running node knows it.
+func (c *Cluster) CreateNamespace(ns api.Namespace) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, _, err := c.anyNode().CreateNamespace(ctx, ns); err != nil {
+		c.t.Fatalf("creating namespace %s: %v", ns.Name, err)
+	}
+	for _, n := range c.Running() {
+		for n.Map().Namespace(ns.Name) == nil {
+			if ctx.Err() != nil {
+				c.t.Fatalf("%s never learned namespace %s", n.ID(), ns.Name)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if ns.Mode == "" || ns.Mode == "strong" {
+		c.WaitReady(20 * time.Second)
+	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/distkv/distkv/internal/keyspace"
 	"github.com/distkv/distkv/internal/membership"
+	"github.com/distkv/distkv/internal/replication/dynamo"
 	"github.com/distkv/distkv/internal/replication/multiraft"
 	"github.com/distkv/distkv/internal/storage"
 	"github.com/distkv/distkv/internal/transport"
@@ -34,28 +35,63 @@ const (
 
 // Entry is a key with its value and version.
 type Entry struct {
-	Key     []byte
-	Value   []byte
+	Key   []byte
+	Value []byte
+	// Version is a strong key's version (0 in leaderless namespaces).
 	Version uint64
+	// Siblings, in leaderless namespaces, are every live value when
+	// concurrent writes were kept (Value is the first of them).
+	Siblings [][]byte
+	// Context, in leaderless namespaces, is the key's causal context as an
+	// opaque token; a write carrying it supersedes these values.
+	Context string
+	// Token, in causal namespaces, is the client's new causal token.
+	Token string
 }
 
 // ReadOptions configure Get and Scan.
 type ReadOptions struct {
 	Consistency Consistency
+	// R, in eventual namespaces, is how many replicas must answer (0: the
+	// namespace's setting; AllReplicas: every replica).
+	R int
+	// Token, in causal namespaces, is the latest causal token the client
+	// has seen; the read waits until the serving node has applied it.
+	Token string
 }
+
+// Quorum sizes beyond plain counts, for ReadOptions.R and WriteOptions.W.
+const (
+	AllReplicas      = dynamo.AllReplicas      // every replica
+	MajorityReplicas = dynamo.MajorityReplicas // a majority of the replicas
+)
 
 // WriteOptions configure Put and Delete.
 type WriteOptions struct {
 	Condition Condition
 	// Version, if not 0, makes the write a compare-and-set: it applies only
-	// if the key's current version equals Version.
+	// if the key's current version equals Version. Strong namespaces only.
 	Version uint64
+	// W, in eventual namespaces, is how many replicas must store the write
+	// (0: the namespace's setting; AllReplicas: every replica).
+	W int
+	// Context, in leaderless namespaces, is the causal context of an
+	// earlier read; the write supersedes the values it covers.
+	Context string
+	// Token, in causal namespaces, is the client's latest causal token.
+	Token string
 }
 
-// PutResult is a successful Put.
-type PutResult struct {
+// WriteResult is a successful Put or Delete.
+type WriteResult struct {
+	// Version is the strong write's version (its Raft index).
 	Version uint64
+	// Created: a strong put that created the key.
 	Created bool
+	// Context, in leaderless namespaces, is the key's new causal context.
+	Context string
+	// Token, in causal namespaces, is the client's new causal token.
+	Token string
 }
 
 // ScanOptions configure Scan.
@@ -103,6 +139,8 @@ type Config struct {
 	// node alive. Requests are not forwarded to a leader thought down (it
 	// may be paused with the request then stuck in doubt); nil: all alive.
 	Alive func(keyspace.NodeID) bool
+	// Dynamo serves eventual and causal namespaces; nil refuses them.
+	Dynamo *dynamo.Engine
 	// TestingUnsafeLocalReads serves linearizable reads from whichever
 	// replica receives them, without ReadIndex. It exists only so tests can
 	// show the linearizability checker catches stale reads. Never set it.
@@ -216,9 +254,6 @@ func (s *Service) Namespace(name string) (*membership.NamespaceMap, error) {
 	if ns == nil {
 		return nil, errors.Join(ErrNoNamespace, errors.New("namespace "+quote(name)+" does not exist"))
 	}
-	if ns.Mode != keyspace.ModeStrong {
-		return nil, errors.Join(ErrWrongMode, errors.New("namespace "+quote(name)+" is "+ns.Mode.String()+", which this node does not serve yet"))
-	}
 	return ns, nil
 }
 
@@ -247,6 +282,9 @@ func (s *Service) Get(ctx context.Context, nsName string, key []byte, opts ReadO
 	if err != nil {
 		return Entry{}, err
 	}
+	if ns.Mode != keyspace.ModeStrong {
+		return s.leaderlessGet(ctx, ns, key, opts)
+	}
 	sh := ns.Locate(key)
 	q := &request{kind: reqGet, group: uint64(sh.Group), consistency: opts.Consistency, key: key}
 	p, err := s.route(ctx, sh, q)
@@ -262,50 +300,49 @@ func (s *Service) Get(ctx context.Context, nsName string, key []byte, opts ReadO
 // Put writes key. See WriteOptions for create-only, update-only and
 // compare-and-set; a failed condition returns ErrExists, ErrNotFound or
 // *VersionMismatchError.
-func (s *Service) Put(ctx context.Context, nsName string, key, value []byte, opts WriteOptions) (PutResult, error) {
+func (s *Service) Put(ctx context.Context, nsName string, key, value []byte, opts WriteOptions) (WriteResult, error) {
 	if err := s.enter(); err != nil {
-		return PutResult{}, err
+		return WriteResult{}, err
 	}
 	defer s.inflight.Done()
 	if err := s.checkKey(key); err != nil {
-		return PutResult{}, err
+		return WriteResult{}, err
 	}
 	if len(value) > s.cfg.Limits.MaxValue {
-		return PutResult{}, errors.Join(ErrTooLarge, errors.New("value is larger than the limit"))
+		return WriteResult{}, errors.Join(ErrTooLarge, errors.New("value is larger than the limit"))
 	}
 	c := command{op: opPut, cond: opts.Condition, version: opts.Version, key: key, value: value}
-	p, err := s.write(ctx, nsName, &c)
-	if err != nil {
-		return PutResult{}, err
-	}
-	return PutResult{Version: p.version, Created: p.created}, nil
+	return s.write(ctx, nsName, &c, opts)
 }
 
 // Delete removes key, or returns ErrNotFound. With opts.Version it is a
 // compare-and-delete. It returns the Raft index of the delete.
-func (s *Service) Delete(ctx context.Context, nsName string, key []byte, opts WriteOptions) (uint64, error) {
+func (s *Service) Delete(ctx context.Context, nsName string, key []byte, opts WriteOptions) (WriteResult, error) {
 	if err := s.enter(); err != nil {
-		return 0, err
+		return WriteResult{}, err
 	}
 	defer s.inflight.Done()
 	if err := s.checkKey(key); err != nil {
-		return 0, err
+		return WriteResult{}, err
 	}
-	c := command{op: opDelete, version: opts.Version, key: key}
-	p, err := s.write(ctx, nsName, &c)
-	if err != nil {
-		return 0, err
-	}
-	return p.version, nil
+	c := command{op: opDelete, cond: opts.Condition, version: opts.Version, key: key}
+	return s.write(ctx, nsName, &c, opts)
 }
 
-func (s *Service) write(ctx context.Context, nsName string, c *command) (*response, error) {
+func (s *Service) write(ctx context.Context, nsName string, c *command, opts WriteOptions) (WriteResult, error) {
 	ns, err := s.Namespace(nsName)
 	if err != nil {
-		return nil, err
+		return WriteResult{}, err
+	}
+	if ns.Mode != keyspace.ModeStrong {
+		return s.leaderlessWrite(ctx, ns, c, opts)
 	}
 	sh := ns.Locate(c.key)
-	return s.route(ctx, sh, &request{kind: reqWrite, group: uint64(sh.Group), cmd: c.encode()})
+	p, err := s.route(ctx, sh, &request{kind: reqWrite, group: uint64(sh.Group), cmd: c.encode()})
+	if err != nil {
+		return WriteResult{}, err
+	}
+	return WriteResult{Version: p.version, Created: p.created}, nil
 }
 
 // Scan returns keys with opts.Prefix after opts.After, in key order, across
@@ -321,6 +358,9 @@ func (s *Service) Scan(ctx context.Context, nsName string, opts ScanOptions) (Sc
 	}
 	if opts.Limit <= 0 || opts.Limit > s.cfg.Limits.MaxScan {
 		opts.Limit = s.cfg.Limits.MaxScan
+	}
+	if ns.Mode != keyspace.ModeStrong {
+		return s.leaderlessScan(ctx, ns, opts)
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()

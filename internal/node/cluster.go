@@ -49,6 +49,11 @@ func (n *Node) localReport(ctx context.Context) (nodeReport, error) {
 			Keys: n.kv.KeyCount(st.Group), IsLeader: st.IsLeader,
 		})
 	}
+	for _, sh := range n.meta.Current().ShardsOn(n.cfg.ID) {
+		if sh.Namespace.Mode != keyspace.ModeStrong {
+			r.Groups = append(r.Groups, groupReport{Group: uint64(sh.Group), Keys: n.dynamo.KeyCount(uint64(sh.Group))})
+		}
+	}
 	r.Faults = n.faultList()
 	return r, nil
 }
@@ -138,8 +143,11 @@ func shardViews(m *membership.Map, reports map[keyspace.NodeID]nodeReport) []api
 	for _, r := range reports {
 		for _, g := range r.Groups {
 			cur, ok := best[g.Group]
-			if !ok || (g.IsLeader && (!cur.IsLeader || g.Term > cur.Term)) || (!cur.IsLeader && g.Term > cur.Term) {
+			switch {
+			case !ok, g.IsLeader && (!cur.IsLeader || g.Term > cur.Term), !cur.IsLeader && g.Term > cur.Term:
 				best[g.Group] = g
+			case g.Term == 0 && cur.Term == 0 && g.Keys > cur.Keys:
+				best[g.Group] = g // leaderless: the fullest replica
 			}
 		}
 	}
@@ -223,9 +231,6 @@ func (n *Node) CreateNamespace(ctx context.Context, in api.Namespace) (api.Names
 	if err != nil {
 		return api.Namespace{}, false, fmt.Errorf("%w: %w", kv.ErrInvalid, err)
 	}
-	if ns.Mode != keyspace.ModeStrong {
-		return api.Namespace{}, false, fmt.Errorf("%w: %s namespaces are not available yet: only strong", kv.ErrWrongMode, ns.Mode)
-	}
 	existed := n.meta.Current().Namespace(ns.Name) != nil
 	nm, err := n.kv.CreateNamespace(ctx, ns)
 	if err != nil {
@@ -258,6 +263,12 @@ func (n *Node) Locate(nsName, key string) (api.Location, error) {
 func (n *Node) Dump(ctx context.Context, fn func(api.DumpEntry) error) error {
 	m := n.meta.Current()
 	for _, sh := range m.ShardsOn(n.cfg.ID) {
+		if sh.Namespace.Mode != keyspace.ModeStrong {
+			if err := n.dumpLeaderless(ctx, sh, fn); err != nil {
+				return err
+			}
+			continue
+		}
 		leader, hosted := n.host.Leader(uint64(sh.Group))
 		if !hosted {
 			continue

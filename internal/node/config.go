@@ -55,6 +55,9 @@ type Config struct {
 	HeartbeatInterval time.Duration
 	// Limits bound keys, values and scans (kv defaults when zero).
 	Limits kv.Limits
+	// AntiEntropyInterval and TombstoneGrace tune the leaderless engine
+	// (defaults 10s and 1 minute).
+	AntiEntropyInterval, TombstoneGrace time.Duration
 
 	// Network, if set, connects the node to an in-memory network instead of
 	// TCP (tests).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/distkv/distkv/api"
+	"github.com/distkv/distkv/internal/replication/dynamo"
 	"github.com/distkv/distkv/internal/watch"
 	"github.com/prometheus/client_golang/prometheus"
 	"io"
@@ -37,6 +38,7 @@ type Node struct {
 	closed    atomic.Bool
 	metrics   *nodeMetrics
 	hub       *watch.Hub
+	dynamo    *dynamo.Engine
 	// ready is closed once every component exists; the transport may
 	// deliver before that, and its handlers wait for (or drop on) it.
 	ready chan struct{}
@@ -79,8 +81,12 @@ func New(cfg Config) (n *Node, err error) {
 	}
 	n.startDetector()
 	n.hub = watch.NewHub(watch.Config{Node: n.NodeID(), Clock: cfg.Clock})
+	if n.dynamo, err = n.openDynamo(); err != nil {
+		return nil, err
+	}
 	n.kv = kv.New(kv.Config{
 		OnChange: n.publishChanges,
+		Dynamo:   n.dynamo,
 		Alive:    func(id keyspace.NodeID) bool { return n.detector.State(id) == membership.Alive },
 		NodeID:   cfg.ID, Engine: n.engine, Host: n.host, Meta: n.meta, Transport: n.transport,
 		Logger: n.log, Timeout: cfg.RequestTimeout, Limits: cfg.Limits, TestingUnsafeLocalReads: cfg.TestingUnsafeLocalReads,
@@ -258,6 +264,8 @@ func (n *Node) handleMessage(m transport.Message) {
 		n.host.HandleMessage(m)
 	case HeartbeatType:
 		n.detector.Observe(m.Payload, n.cfg.Clock.Now())
+	case dynamo.MessageType:
+		n.dynamo.HandleMessage(m)
 	}
 }
 
@@ -273,6 +281,8 @@ func (n *Node) handleCall(ctx context.Context, from uint64, req []byte) ([]byte,
 	switch req[0] {
 	case kv.CallKV:
 		return n.kv.HandleCall(ctx, req[1:])
+	case dynamo.CallDynamo:
+		return n.dynamo.HandleCall(ctx, from, req[1:])
 	case CallStatus:
 		return n.serveStatusCall(ctx)
 	}
@@ -339,6 +349,9 @@ func (n *Node) closeAll() error {
 	if n.host != nil {
 		n.host.Close()
 	}
+	if n.dynamo != nil {
+		n.dynamo.Close()
+	}
 	if n.transport != nil {
 		errs = append(errs, n.transport.Close())
 	}
@@ -388,6 +401,9 @@ func (n *Node) startDetector() {
 				return
 			case now := <-t.C():
 				n.detector.Tick(now)
+				if n.dynamo != nil {
+					n.dynamo.Tick(now)
+				}
 			}
 		}
 	}()

@@ -101,36 +101,36 @@ func (f *fakeKV) check(key []byte, opts kv.WriteOptions, del bool) (fakeValue, e
 	return cur, nil
 }
 
-func (f *fakeKV) Put(ctx context.Context, ns string, key, value []byte, opts kv.WriteOptions) (kv.PutResult, error) {
+func (f *fakeKV) Put(ctx context.Context, ns string, key, value []byte, opts kv.WriteOptions) (kv.WriteResult, error) {
 	ok, err := f.begin(ctx, ns, "put", key)
 	if !ok {
-		return kv.PutResult{}, err
+		return kv.WriteResult{}, err
 	}
 	defer f.mu.Unlock()
 	cur, cerr := f.check(key, opts, false)
 	if cerr != nil {
-		return kv.PutResult{}, cerr
+		return kv.WriteResult{}, cerr
 	}
 	f.index++
 	f.data[string(key)] = fakeValue{value: bytes.Clone(value), version: f.index}
 	if err != nil {
-		return kv.PutResult{}, err
+		return kv.WriteResult{}, err
 	}
-	return kv.PutResult{Version: f.index, Created: cur.version == 0}, nil
+	return kv.WriteResult{Version: f.index, Created: cur.version == 0}, nil
 }
 
-func (f *fakeKV) Delete(ctx context.Context, ns string, key []byte, opts kv.WriteOptions) (uint64, error) {
+func (f *fakeKV) Delete(ctx context.Context, ns string, key []byte, opts kv.WriteOptions) (kv.WriteResult, error) {
 	ok, err := f.begin(ctx, ns, "delete", key)
 	if !ok {
-		return 0, err
+		return kv.WriteResult{}, err
 	}
 	defer f.mu.Unlock()
 	if _, cerr := f.check(key, opts, true); cerr != nil {
-		return 0, cerr
+		return kv.WriteResult{}, cerr
 	}
 	f.index++
 	delete(f.data, string(key))
-	return f.index, err
+	return kv.WriteResult{Version: f.index}, err
 }
 
 func (f *fakeKV) Scan(ctx context.Context, ns string, opts kv.ScanOptions) (kv.ScanResult, error) {

@@ -20,8 +20,8 @@ import (
 // KV is what the FTP server needs of the kv service.
 type KV interface {
 	Get(ctx context.Context, ns string, key []byte, opts kv.ReadOptions) (kv.Entry, error)
-	Put(ctx context.Context, ns string, key, value []byte, opts kv.WriteOptions) (kv.PutResult, error)
-	Delete(ctx context.Context, ns string, key []byte, opts kv.WriteOptions) (uint64, error)
+	Put(ctx context.Context, ns string, key, value []byte, opts kv.WriteOptions) (kv.WriteResult, error)
+	Delete(ctx context.Context, ns string, key []byte, opts kv.WriteOptions) (kv.WriteResult, error)
 	Scan(ctx context.Context, ns string, opts kv.ScanOptions) (kv.ScanResult, error)
 }
 

@@ -82,7 +82,7 @@ func (s *store) get(key []byte) (e kv.Entry, err error) {
 	return e, err
 }
 
-func (s *store) put(key, value []byte, opts kv.WriteOptions) (r kv.PutResult, err error) {
+func (s *store) put(key, value []byte, opts kv.WriteOptions) (r kv.WriteResult, err error) {
 	err = s.call(func(ctx context.Context) error {
 		r, err = s.kv.Put(ctx, s.ns, key, value, opts)
 		return err

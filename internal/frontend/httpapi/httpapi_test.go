@@ -166,12 +166,14 @@ func TestNamespaces(t *testing.T) {
 	expect(t, do(t, "PUT", base+"/v1/ns/bad", []byte(`{"colour":"red"}`)), 400, api.CodeInvalid)
 	expect(t, do(t, "PUT", base+"/v1/ns/bad", []byte(`{"shards":100000}`)), 400, api.CodeInvalid)
 	expect(t, do(t, "PUT", base+"/v1/ns/Bad!", []byte(`{}`)), 400, api.CodeInvalid)
-	expect(t, do(t, "PUT", base+"/v1/ns/later", []byte(`{"mode":"eventual"}`)), 501, api.CodeUnsupported)
+	expect(t, do(t, "PUT", base+"/v1/ns/later", []byte(`{"mode":"eventual","r":1}`)), 201, "")
+	expect(t, do(t, "PUT", base+"/v1/ns/bad", []byte(`{"mode":"strong","w":2}`)), 400, api.CodeInvalid)
+	expect(t, do(t, "PUT", base+"/v1/ns/later/kv/x?if=absent", []byte("1")), 501, api.CodeUnsupported)
 
 	r := do(t, "GET", base+"/v1/ns", nil)
 	var list api.NamespaceList
 	_ = json.Unmarshal(r.body, &list)
-	if len(list.Namespaces) != 2 {
+	if len(list.Namespaces) != 3 {
 		t.Fatalf("namespaces: %s", r.body)
 	}
 	expect(t, do(t, "GET", base+"/v1/ns/users", nil), 200, "")

@@ -21,14 +21,58 @@ func key(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 }
 
 func readOptions(w http.ResponseWriter, r *http.Request) (kv.ReadOptions, bool) {
+	var o kv.ReadOptions
 	switch c := r.URL.Query().Get(api.QueryConsistency); c {
 	case "", api.Linearizable:
-		return kv.ReadOptions{Consistency: kv.Linearizable}, true
 	case api.Stale:
-		return kv.ReadOptions{Consistency: kv.Stale}, true
+		o.Consistency = kv.Stale
 	default:
 		badRequest(w, "consistency must be linearizable or stale, got "+strconv.Quote(c))
-		return kv.ReadOptions{}, false
+		return o, false
+	}
+	var ok bool
+	if o.R, ok = quorumParam(w, r, api.QueryR); !ok {
+		return o, false
+	}
+	o.Token = headerOrQuery(r, api.HeaderCausal, api.QueryCausal)
+	return o, true
+}
+
+// quorumParam parses ?r= or ?w=: a positive number, one, quorum or all.
+func quorumParam(w http.ResponseWriter, r *http.Request, name string) (int, bool) {
+	v := r.URL.Query().Get(name)
+	switch v {
+	case "":
+		return 0, true
+	case "one":
+		return 1, true
+	case "quorum", "majority":
+		return kv.MajorityReplicas, true
+	case "all":
+		return kv.AllReplicas, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1024 {
+		badRequest(w, name+" must be a positive number, one, quorum or all, got "+strconv.Quote(v))
+		return 0, false
+	}
+	return n, true
+}
+
+func headerOrQuery(r *http.Request, header, query string) string {
+	if v := r.Header.Get(header); v != "" {
+		return v
+	}
+	return r.URL.Query().Get(query)
+}
+
+// setCausalHeaders returns a leaderless key's context and a causal token.
+func setCausalHeaders(w http.ResponseWriter, context, token string) {
+	if context != "" {
+		w.Header().Set(api.HeaderContext, context)
+	}
+	if token != "" {
+		w.Header().Set(api.HeaderCausal, token)
 	}
 }
 
@@ -53,6 +97,12 @@ func writeOptions(w http.ResponseWriter, r *http.Request) (kv.WriteOptions, bool
 		}
 		o.Version = n
 	}
+	var ok bool
+	if o.W, ok = quorumParam(w, r, api.QueryW); !ok {
+		return o, false
+	}
+	o.Context = headerOrQuery(r, api.HeaderContext, api.QueryContext)
+	o.Token = headerOrQuery(r, api.HeaderCausal, api.QueryCausal)
 	return o, true
 }
 
@@ -76,12 +126,25 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	}
 	e, err := h.cfg.KV.Get(r.Context(), r.PathValue("ns"), k, opts)
 	if err != nil {
+		var nf *kv.NotFoundError
+		if errors.As(err, &nf) {
+			setCausalHeaders(w, nf.Entry.Context, nf.Entry.Token)
+		}
 		writeKVError(w, err)
 		return
 	}
-	w.Header().Set(api.HeaderVersion, strconv.FormatUint(e.Version, 10))
+	setCausalHeaders(w, e.Context, e.Token)
+	if e.Context != "" {
+		w.Header().Set(api.HeaderVersion, e.Context) // a leaderless key's version is its context
+	} else {
+		w.Header().Set(api.HeaderVersion, strconv.FormatUint(e.Version, 10))
+	}
+	if len(e.Siblings) > 0 {
+		writeJSON(w, http.StatusMultipleChoices, entryJSON(k, e))
+		return
+	}
 	if format == "json" {
-		writeJSON(w, http.StatusOK, api.NewKV(string(k), e.Value, e.Version))
+		writeJSON(w, http.StatusOK, entryJSON(k, e))
 		return
 	}
 	w.Header().Set("Content-Type", "application/octet-stream")
@@ -124,7 +187,8 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
 	if res.Created {
 		status = http.StatusCreated
 	}
-	writeJSON(w, status, api.WriteResult{Key: string(k), Version: res.Version, Created: res.Created})
+	setCausalHeaders(w, res.Context, res.Token)
+	writeJSON(w, status, api.WriteResult{Key: string(k), Version: res.Version, Created: res.Created, Context: res.Context, Causal: res.Token})
 }
 
 func (h *Handler) del(w http.ResponseWriter, r *http.Request) {
@@ -140,12 +204,13 @@ func (h *Handler) del(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "if= does not apply to DELETE")
 		return
 	}
-	v, err := h.cfg.KV.Delete(r.Context(), r.PathValue("ns"), k, opts)
+	res, err := h.cfg.KV.Delete(r.Context(), r.PathValue("ns"), k, opts)
 	if err != nil {
 		writeKVError(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.WriteResult{Key: string(k), Version: v})
+	setCausalHeaders(w, res.Context, res.Token)
+	writeJSON(w, http.StatusOK, api.WriteResult{Key: string(k), Version: res.Version, Context: res.Context, Causal: res.Token})
 }
 
 const defaultListLimit = 1000
@@ -188,10 +253,29 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 				v = []byte{}
 			}
 		}
-		out.Keys = append(out.Keys, api.NewKV(string(e.Key), v, e.Version))
+		kvj := api.NewKV(string(e.Key), v, e.Version)
+		kvj.Siblings = siblingsJSON(e.Siblings)
+		out.Keys = append(out.Keys, kvj)
 	}
 	if res.More && len(res.Entries) > 0 {
 		out.Next = string(res.Entries[len(res.Entries)-1].Key)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// entryJSON renders an entry, with its siblings and causal metadata.
+func entryJSON(k []byte, e kv.Entry) api.KV {
+	out := api.NewKV(string(k), e.Value, e.Version)
+	out.Siblings = siblingsJSON(e.Siblings)
+	out.Context, out.Causal = e.Context, e.Token
+	return out
+}
+
+func siblingsJSON(vals [][]byte) []api.Value {
+	var out []api.Value
+	for _, v := range vals {
+		s, enc := api.EncodeValue(v)
+		out = append(out, api.Value{Value: s, Encoding: enc})
+	}
+	return out
 }

@@ -112,41 +112,41 @@ func check(del bool, opts kv.WriteOptions, found bool, cur uint64) error {
 	return nil
 }
 
-func (f *fakeKV) Put(ctx context.Context, ns string, key, value []byte, opts kv.WriteOptions) (kv.PutResult, error) {
+func (f *fakeKV) Put(ctx context.Context, ns string, key, value []byte, opts kv.WriteOptions) (kv.WriteResult, error) {
 	if len(value) > f.limits.MaxValue {
-		return kv.PutResult{}, errors.Join(kv.ErrTooLarge, errors.New("value is larger than the limit"))
+		return kv.WriteResult{}, errors.Join(kv.ErrTooLarge, errors.New("value is larger than the limit"))
 	}
 	m, err := f.begin(ctx, "put", ns, key, true)
 	if err != nil {
-		return kv.PutResult{}, err
+		return kv.WriteResult{}, err
 	}
 	defer f.mu.Unlock()
 	cur, found := m[string(key)]
 	if err := check(false, opts, found, cur.version); err != nil {
-		return kv.PutResult{}, err
+		return kv.WriteResult{}, err
 	}
 	f.mu.version++
 	m[string(key)] = fakeEntry{value: bytes.Clone(value), version: f.mu.version}
 	if !found {
 		delete(f.mu.sorted, displayNS(ns))
 	}
-	return kv.PutResult{Version: f.mu.version, Created: !found}, nil
+	return kv.WriteResult{Version: f.mu.version, Created: !found}, nil
 }
 
-func (f *fakeKV) Delete(ctx context.Context, ns string, key []byte, opts kv.WriteOptions) (uint64, error) {
+func (f *fakeKV) Delete(ctx context.Context, ns string, key []byte, opts kv.WriteOptions) (kv.WriteResult, error) {
 	m, err := f.begin(ctx, "delete", ns, key, true)
 	if err != nil {
-		return 0, err
+		return kv.WriteResult{}, err
 	}
 	defer f.mu.Unlock()
 	cur, found := m[string(key)]
 	if err := check(true, opts, found, cur.version); err != nil {
-		return 0, err
+		return kv.WriteResult{}, err
 	}
 	f.mu.version++
 	delete(m, string(key))
 	delete(f.mu.sorted, displayNS(ns))
-	return f.mu.version, nil
+	return kv.WriteResult{Version: f.mu.version}, nil
 }
 
 func (f *fakeKV) Scan(ctx context.Context, ns string, opts kv.ScanOptions) (kv.ScanResult, error) {

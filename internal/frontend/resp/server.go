@@ -22,8 +22,8 @@ import (
 // KV is the key-value service (*kv.Service satisfies it).
 type KV interface {
 	Get(ctx context.Context, ns string, key []byte, opts kv.ReadOptions) (kv.Entry, error)
-	Put(ctx context.Context, ns string, key, value []byte, opts kv.WriteOptions) (kv.PutResult, error)
-	Delete(ctx context.Context, ns string, key []byte, opts kv.WriteOptions) (uint64, error)
+	Put(ctx context.Context, ns string, key, value []byte, opts kv.WriteOptions) (kv.WriteResult, error)
+	Delete(ctx context.Context, ns string, key []byte, opts kv.WriteOptions) (kv.WriteResult, error)
 	Scan(ctx context.Context, ns string, opts kv.ScanOptions) (kv.ScanResult, error)
 	Limits() kv.Limits
 }

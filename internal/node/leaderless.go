@@ -1,0 +1,74 @@
+package node
+
+import (
+	"context"
+
+	"github.com/distkv/distkv/api"
+	"github.com/distkv/distkv/internal/keyspace"
+	"github.com/distkv/distkv/internal/membership"
+	"github.com/distkv/distkv/internal/replication/dynamo"
+	"github.com/distkv/distkv/internal/watch"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// openDynamo starts the leaderless engine for eventual and causal
+// namespaces.
+func (n *Node) openDynamo() (*dynamo.Engine, error) {
+	m := n.metrics
+	counter := func(name, help string) prometheus.Counter {
+		c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+		m.reg.MustRegister(c)
+		return c
+	}
+	lww := counter("distkv_lww_discarded_total", "Writes discarded by last-writer-wins in leaderless namespaces.")
+	repairs := counter("distkv_read_repairs_total", "Replicas repaired by reads in eventual namespaces.")
+	stored := counter("distkv_hints_stored_total", "Hints stored for replicas thought down (sloppy quorum).")
+	delivered := counter("distkv_hints_delivered_total", "Hints delivered to their owners.")
+	ae := counter("distkv_anti_entropy_keys_total", "Keys exchanged by anti-entropy rounds.")
+	return dynamo.New(dynamo.Config{
+		NodeID: n.cfg.ID, Engine: n.engine, Transport: n.transport,
+		Map:   n.meta.Current,
+		Alive: func(id keyspace.NodeID) bool { return n.detector.State(id) == membership.Alive },
+		Clock: n.cfg.Clock, Sync: !n.cfg.InMemory, Timeout: n.cfg.RequestTimeout,
+		AntiEntropyInterval: n.cfg.AntiEntropyInterval, TombstoneGrace: n.cfg.TombstoneGrace,
+		OnChange: n.publishLeaderless,
+		Logger:   n.log.With("component", "dynamo"),
+		Metrics: dynamo.Metrics{
+			LWWDiscarded:   func(k int) { lww.Add(float64(k)) },
+			ReadRepairs:    repairs.Inc,
+			HintsStored:    stored.Inc,
+			HintsDelivered: delivered.Inc,
+			KeysRepaired:   func(k int) { ae.Add(float64(k)) },
+		},
+	})
+}
+
+// publishLeaderless turns a replica's new key states into watch events.
+func (n *Node) publishLeaderless(ns *membership.NamespaceMap, chs []dynamo.Change) {
+	now := n.cfg.Clock.Now()
+	evs := make([]watch.Event, 0, len(chs))
+	for _, ch := range chs {
+		ev := watch.Event{NS: ns.Name, Key: string(ch.Key), Op: watch.OpPut, Value: ch.Value,
+			Node: n.NodeID(), Time: now, Shard: keyspace.GroupID(ch.Group).Shard()}
+		if ch.Deleted {
+			ev.Op = watch.OpDelete
+		}
+		evs = append(evs, ev)
+	}
+	n.hub.Publish(evs)
+}
+
+// dumpLeaderless streams a leaderless shard replica's keys.
+func (n *Node) dumpLeaderless(ctx context.Context, sh membership.Shard, fn func(api.DumpEntry) error) error {
+	return n.dynamo.DumpLocal(ctx, uint64(sh.Group), func(e dynamo.DumpEntry) error {
+		de := api.DumpEntry{Namespace: sh.Namespace.Name, Shard: sh.Index, Key: string(e.Key),
+			Context: e.Context, Siblings: e.Siblings, Deleted: e.Deleted}
+		if len(e.Values) > 0 {
+			de.Value, de.Encoding = api.EncodeValue(e.Values[0])
+		}
+		return fn(de)
+	})
+}
+
+// PendingHints counts the hints this node holds for other replicas.
+func (n *Node) PendingHints() int { return n.dynamo.PendingHints() }

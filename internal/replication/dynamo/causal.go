@@ -1,0 +1,555 @@
+package dynamo
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/distkv/distkv/internal/keyspace"
+	"github.com/distkv/distkv/internal/membership"
+	"github.com/distkv/distkv/internal/replication/dynamo/dvv"
+	"github.com/distkv/distkv/internal/storage"
+	"github.com/distkv/distkv/internal/transport"
+)
+
+// Causal broadcast message kinds (first payload byte).
+const (
+	msgWrite byte = iota + 1 // a write: namespace, origin, seq, deps, group, key, state
+	msgAck                   // the sender's applied vector of a namespace
+)
+
+const (
+	maxPending    = 100000 // buffered out-of-order writes per namespace
+	retransmitMax = 500    // logged writes resent to one lagging peer per tick
+)
+
+// cwrite is a write travelling in the causal broadcast.
+type cwrite struct {
+	ns     uint32
+	origin uint64
+	seq    uint64
+	deps   dvv.VV
+	group  uint64
+	key    []byte
+	set    dvv.Set   // the write as a state: context deps ∪ dot, one sibling
+	sent   time.Time // origin only: when it last went out
+}
+
+// resendAfter is how long an origin waits for a write to be acknowledged
+// before sending it again.
+const resendAfter = time.Second
+
+func (w *cwrite) encode() []byte {
+	e := &enc{}
+	e.byte(msgWrite)
+	e.uint(uint64(w.ns))
+	e.uint(w.origin)
+	e.uint(w.seq)
+	e.str(dvv.EncodeToken(w.deps))
+	e.uint(w.group)
+	e.bytes(w.key)
+	e.set(w.set)
+	return e.b
+}
+
+func decodeWrite(d *dec) (*cwrite, error) {
+	w := &cwrite{ns: uint32(d.uint()), origin: d.uint(), seq: d.uint()}
+	tok := d.str()
+	w.group, w.key, w.set = d.uint(), d.bytes(), d.set()
+	if d.err != nil {
+		return nil, d.err
+	}
+	var err error
+	if w.deps, err = dvv.DecodeToken(tok); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// nsCausal is one causal namespace's delivery state on this node.
+type nsCausal struct {
+	v       dvv.VV                        // writes applied, per origin
+	pending map[uint64]map[uint64]*cwrite // origin -> seq -> buffered write
+	log     []*cwrite                     // own writes not yet acknowledged by every node
+	acked   map[uint64]uint64             // peer -> how many of our writes it applied
+	changed chan struct{}                 // closed and replaced when v grows
+}
+
+type causalState struct {
+	e *Engine
+	// inbox feeds received writes to the delivery goroutine, so the
+	// transport's receive loop never waits on the disk. Bounded: a write
+	// dropped here is resent by its origin.
+	inbox chan *cwrite
+	mu    struct {
+		sync.Mutex
+		ns map[uint32]*nsCausal
+	}
+	// writeMu serializes this node's own writes per namespace (sequence
+	// numbers are assigned and logged in order).
+	writeMu sync.Mutex
+}
+
+func newCausalState(e *Engine) *causalState {
+	c := &causalState{e: e, inbox: make(chan *cwrite, 4096)}
+	c.mu.ns = map[uint32]*nsCausal{}
+	return c
+}
+
+// run delivers received writes until stop closes.
+func (c *causalState) run(stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case w := <-c.inbox:
+			c.receive(w)
+		}
+	}
+}
+
+func vvKey(ns uint32) []byte { return storage.LocalKey(fmt.Sprintf("causal/%08x/v", ns)) }
+
+func logKey(ns uint32, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(storage.LocalKey(fmt.Sprintf("causal/%08x/log/", ns)), seq)
+}
+
+// load restores every causal namespace's vector and unacknowledged log.
+func (c *causalState) load() error {
+	for _, ns := range c.e.cfg.Map().Namespaces {
+		if ns.Mode == keyspace.ModeCausal {
+			if _, err := c.state(ns.ID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// state returns a namespace's delivery state, loading it on first use.
+func (c *causalState) state(ns uint32) (*nsCausal, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st := c.mu.ns[ns]; st != nil {
+		return st, nil
+	}
+	st := &nsCausal{v: dvv.VV{}, pending: map[uint64]map[uint64]*cwrite{}, acked: map[uint64]uint64{}, changed: make(chan struct{})}
+	eng := c.e.cfg.Engine
+	if raw, ok, err := eng.Get(vvKey(ns)); err != nil {
+		return nil, err
+	} else if ok {
+		if st.v, err = dvv.DecodeToken(string(raw)); err != nil {
+			return nil, err
+		}
+	}
+	start := storage.LocalKey(fmt.Sprintf("causal/%08x/log/", ns))
+	end := storage.LocalKey(fmt.Sprintf("causal/%08x/log0", ns))
+	err := eng.Scan(start, end, func(k, v []byte) bool {
+		d := &dec{b: v}
+		d.byte()
+		if w, err := decodeWrite(d); err == nil {
+			st.log = append(st.log, w)
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	c.mu.ns[ns] = st
+	return st, nil
+}
+
+// waitFor blocks until this node has applied everything in token for ns,
+// or the wait bound passes.
+func (c *causalState) waitFor(ctx context.Context, ns uint32, token dvv.VV) error {
+	st, err := c.state(ns)
+	if err != nil {
+		return err
+	}
+	timer := time.NewTimer(c.e.cfg.CausalWait)
+	defer timer.Stop()
+	for {
+		c.mu.Lock()
+		ok, ch := st.v.Descends(token), st.changed
+		c.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			c.mu.Lock()
+			have := st.v.String()
+			c.mu.Unlock()
+			return fmt.Errorf("%w: waited %v; need %s, have %s", ErrCausalDeps, c.e.cfg.CausalWait, token, have)
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %v", ErrCausalDeps, ctx.Err())
+		}
+	}
+}
+
+// vector returns a copy of ns's applied vector.
+func (c *causalState) vector(ns uint32) dvv.VV {
+	st, err := c.state(ns)
+	if err != nil {
+		return dvv.VV{}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return st.v.Clone()
+}
+
+// advance records that w was applied (c.mu must be held) and wakes waiters.
+func (st *nsCausal) advance(w *cwrite) {
+	st.v[w.origin] = w.seq
+	close(st.changed)
+	st.changed = make(chan struct{})
+}
+
+// causalRead serves a read at a replica of the key, or forwards it to one.
+func (e *Engine) causalRead(ctx context.Context, ns *membership.NamespaceMap, key []byte, token string) (Result, error) {
+	sh := ns.Locate(key)
+	if slices.Contains(sh.Replicas, e.self()) {
+		return e.causalReadLocal(ctx, ns, key, token)
+	}
+	var lastErr error
+	for _, n := range e.coordinators(sh) {
+		req := &enc{}
+		req.byte(opCausalRead)
+		req.str(ns.Name)
+		req.bytes(key)
+		req.str(token)
+		d, err := e.call(ctx, n, req.b)
+		if err != nil {
+			if isEngineErr(err) {
+				return Result{}, err
+			}
+			lastErr = err
+			continue
+		}
+		return decodeResult(d)
+	}
+	return Result{}, fmt.Errorf("%w: no replica of the key answered: %v", ErrUnavailable, lastErr)
+}
+
+func (e *Engine) serveCausalRead(ctx context.Context, d *dec, out *enc) error {
+	nsName, key, token := d.str(), d.bytes(), d.str()
+	if d.err != nil {
+		return d.err
+	}
+	ns := e.cfg.Map().Namespace(nsName)
+	if ns == nil {
+		return fmt.Errorf("%w: namespace %q unknown here", ErrInvalid, nsName)
+	}
+	res, err := e.causalReadLocal(ctx, ns, key, token)
+	if err == nil {
+		encodeResult(out, res)
+	}
+	return err
+}
+
+func (e *Engine) causalReadLocal(ctx context.Context, ns *membership.NamespaceMap, key []byte, token string) (Result, error) {
+	t, err := decodeContext(token)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := e.causal.waitFor(ctx, ns.ID, t); err != nil {
+		return Result{}, err
+	}
+	set, _, err := e.store.get(uint64(ns.Locate(key).Group), key)
+	if err != nil {
+		return Result{}, err
+	}
+	res := resultOf(set)
+	res.Token = dvv.EncodeToken(t.Merge(e.causal.vector(ns.ID)))
+	return res, nil
+}
+
+// causalWrite accepts a write at a replica of the key (forwarding from
+// elsewhere).
+func (e *Engine) causalWrite(ctx context.Context, ns *membership.NamespaceMap, key, value []byte, deleted bool, o WriteOptions) (Result, error) {
+	sh := ns.Locate(key)
+	for _, coord := range e.coordinators(sh) {
+		if coord == e.self() {
+			return e.causalWriteLocal(ctx, ns, key, value, deleted, o)
+		}
+		res, err := e.forwardWrite(ctx, coord, ns, key, value, deleted, o)
+		if errorsIsNotSent(err) {
+			continue
+		}
+		if err != nil && !isEngineErr(err) {
+			return Result{}, fmt.Errorf("%w: forwarded to %s: %v", ErrUnknownOutcome, coord, err)
+		}
+		return res, err
+	}
+	return Result{}, fmt.Errorf("%w: no replica of the key is alive", ErrUnavailable)
+}
+
+func errorsIsNotSent(err error) bool { return err != nil && isNotSent(err) }
+
+// causalWriteLocal applies a write here once the client's dependencies
+// are, logs it with the next sequence number of this origin, and
+// broadcasts it.
+func (e *Engine) causalWriteLocal(ctx context.Context, ns *membership.NamespaceMap, key, value []byte, deleted bool, o WriteOptions) (Result, error) {
+	t, err := decodeContext(o.Token)
+	if err != nil {
+		return Result{}, err
+	}
+	kctx, err := decodeContext(o.Context)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := e.causal.waitFor(ctx, ns.ID, t); err != nil {
+		return Result{}, err
+	}
+	st, err := e.causal.state(ns.ID)
+	if err != nil {
+		return Result{}, err
+	}
+	c := e.causal
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	c.mu.Lock()
+	seq := st.v[uint64(e.self())] + 1
+	c.mu.Unlock()
+	dot := dvv.Dot{Node: uint64(e.self()), Counter: seq}
+	deps := t.Merge(kctx)
+	ts := e.cfg.HLC.Now()
+	g := uint64(ns.Locate(key).Group)
+	w := &cwrite{ns: ns.ID, origin: dot.Node, seq: seq, deps: t, group: g, key: key}
+	lww := e.lww(g)
+	vNext := st.v.Clone()
+	vNext[dot.Node] = seq
+	set, _, err := e.store.updateWith(g, key, func(old dvv.Set, _ bool) (dvv.Set, bool) {
+		sup := deps
+		if len(kctx) == 0 {
+			sup = deps.Merge(old.Context) // a blind write supersedes what this replica has seen
+		}
+		w.set = dvv.Set{}.UpdateDot(dot, sup, value, deleted, ts)
+		s := old.UpdateDot(dot, sup, value, deleted, ts)
+		if lww {
+			var n int
+			s, n = s.ResolveLWW()
+			e.discarded(n)
+		}
+		return s, true
+	}, func(b *storage.Batch) error {
+		if err := b.Set(logKey(ns.ID, seq), w.encode()); err != nil {
+			return err
+		}
+		return b.Set(vvKey(ns.ID), []byte(dvv.EncodeToken(vNext)))
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	c.mu.Lock()
+	st.advance(w)
+	w.sent = time.Now()
+	st.log = append(st.log, w)
+	c.mu.Unlock()
+	e.emit(g, key, set)
+	e.broadcast(w)
+	res := resultOf(set)
+	res.Token = dvv.EncodeToken(t.Merge(dvv.VV{dot.Node: seq}))
+	return res, nil
+}
+
+// broadcast sends a write to every other member.
+func (e *Engine) broadcast(w *cwrite) {
+	p := w.encode()
+	for _, m := range e.cfg.Map().Members {
+		if m.ID != e.self() {
+			e.cfg.Transport.Send(transport.Message{Type: MessageType, To: uint64(m.ID), Payload: p})
+		}
+	}
+}
+
+// handle takes a causal broadcast message.
+func (c *causalState) handle(m transport.Message) {
+	d := &dec{b: m.Payload}
+	switch d.byte() {
+	case msgWrite:
+		w, err := decodeWrite(d)
+		if err != nil {
+			return
+		}
+		select {
+		case c.inbox <- w:
+		default: // full: the origin resends
+		}
+	case msgAck:
+		ns, tok := uint32(d.uint()), d.str()
+		v, err := dvv.DecodeToken(tok)
+		if d.err != nil || err != nil {
+			return
+		}
+		c.acknowledge(ns, m.From, v)
+	}
+}
+
+// receive buffers a write and applies whatever became deliverable. It runs
+// on the transport's receive goroutine: applying stores to disk, which is
+// the backpressure the broadcast needs.
+func (c *causalState) receive(w *cwrite) {
+	st, err := c.state(w.ns)
+	if err != nil || w.origin == uint64(c.e.self()) {
+		return
+	}
+	c.mu.Lock()
+	if st.v[w.origin] >= w.seq || countPending(st) >= maxPending {
+		c.mu.Unlock()
+		return // already applied, or buffered too much: retransmission will bring it again
+	}
+	if st.pending[w.origin] == nil {
+		st.pending[w.origin] = map[uint64]*cwrite{}
+	}
+	st.pending[w.origin][w.seq] = w
+	c.mu.Unlock()
+	c.deliver(st)
+}
+
+func countPending(st *nsCausal) int {
+	n := 0
+	for _, m := range st.pending {
+		n += len(m)
+	}
+	return n
+}
+
+// deliver applies buffered writes in causal order while any is ready.
+func (c *causalState) deliver(st *nsCausal) {
+	for {
+		c.mu.Lock()
+		var next *cwrite
+		for origin, ws := range st.pending {
+			if w := ws[st.v[origin]+1]; w != nil && st.v.Descends(w.deps) {
+				next = w
+				break
+			}
+		}
+		if next == nil {
+			c.mu.Unlock()
+			return
+		}
+		delete(st.pending[next.origin], next.seq)
+		vNext := st.v.Clone()
+		vNext[next.origin] = next.seq
+		c.mu.Unlock()
+		if err := c.apply(next, vNext); err != nil {
+			c.e.cfg.Logger.Warn("applying a causal write", "origin", next.origin, "seq", next.seq, "err", err)
+			return // it will be retransmitted
+		}
+		c.mu.Lock()
+		if st.v[next.origin] < next.seq {
+			st.advance(next)
+		}
+		c.mu.Unlock()
+	}
+}
+
+// apply stores a delivered write (on a replica of its shard) and the new
+// vector, atomically.
+func (c *causalState) apply(w *cwrite, vNext dvv.VV) error {
+	e := c.e
+	saveV := func(b *storage.Batch) error { return b.Set(vvKey(w.ns), []byte(dvv.EncodeToken(vNext))) }
+	ns := e.cfg.Map().NamespaceByID(w.ns)
+	if ns == nil || !slices.Contains(ns.Locate(w.key).Replicas, e.self()) {
+		return e.store.commitExtra(saveV)
+	}
+	lww := e.lww(w.group)
+	next, changed, err := e.store.updateWith(w.group, w.key, func(old dvv.Set, found bool) (dvv.Set, bool) {
+		m := w.set
+		if found {
+			m = dvv.Merge(old, w.set)
+		}
+		if lww {
+			var n int
+			m, n = m.ResolveLWW()
+			e.discarded(n)
+		}
+		return m, true
+	}, saveV)
+	if err == nil && changed {
+		e.emit(w.group, w.key, next)
+	}
+	return err
+}
+
+// acknowledge records a peer's vector: its count of our writes lets us
+// prune our log and resend what it lacks.
+func (c *causalState) acknowledge(ns uint32, from uint64, v dvv.VV) {
+	st, err := c.state(ns)
+	if err != nil {
+		return
+	}
+	self := uint64(c.e.self())
+	c.mu.Lock()
+	st.acked[from] = v[self]
+	var resend []*cwrite
+	now := time.Now()
+	for _, w := range st.log {
+		if w.seq > v[self] && now.Sub(w.sent) >= resendAfter && len(resend) < retransmitMax {
+			w.sent = now
+			resend = append(resend, w)
+		}
+	}
+	c.mu.Unlock()
+	for _, w := range resend {
+		c.e.cfg.Transport.Send(transport.Message{Type: MessageType, To: from, Payload: w.encode()})
+	}
+}
+
+// tick sends this node's vectors to every member and prunes the writes
+// every member has.
+func (c *causalState) tick() {
+	m := c.e.cfg.Map()
+	for _, ns := range m.Namespaces {
+		if ns.Mode != keyspace.ModeCausal {
+			continue
+		}
+		st, err := c.state(ns.ID)
+		if err != nil {
+			continue
+		}
+		c.mu.Lock()
+		e := &enc{}
+		e.byte(msgAck)
+		e.uint(uint64(ns.ID))
+		e.str(dvv.EncodeToken(st.v))
+		minAck := uint64(1<<63 - 1)
+		for _, mb := range m.Members {
+			if mb.ID != c.e.self() {
+				minAck = min(minAck, st.acked[uint64(mb.ID)])
+			}
+		}
+		var prune []uint64
+		keep := st.log[:0]
+		for _, w := range st.log {
+			if w.seq <= minAck {
+				prune = append(prune, w.seq)
+			} else {
+				keep = append(keep, w)
+			}
+		}
+		st.log = keep
+		c.mu.Unlock()
+		for _, mb := range m.Members {
+			if mb.ID != c.e.self() {
+				c.e.cfg.Transport.Send(transport.Message{Type: MessageType, To: uint64(mb.ID), Payload: e.b})
+			}
+		}
+		if len(prune) > 0 {
+			_ = c.e.store.commitExtra(func(b *storage.Batch) error {
+				for _, s := range prune {
+					if err := b.Delete(logKey(ns.ID, s)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
+	}
+}
