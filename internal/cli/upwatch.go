@@ -117,7 +117,14 @@ func (a *app) printCluster(ctx context.Context, nodes []nodeRecord, took time.Du
 	}
 	out.say("cluster ready in %.1fs: %d nodes, coordinator %s", took.Seconds(), len(nodes), coord)
 	for _, n := range nodes {
-		out.say("  %-4s http://%s  pid %d  log %s", n.ID, n.ClientAddr, n.PID, n.Log)
+		extra := ""
+		if a := flagValue(n.Args, "--redis-addr"); a != "" {
+			extra += "  redis " + a
+		}
+		if a := flagValue(n.Args, "--ftp-addr"); a != "" {
+			extra += "  ftp " + a
+		}
+		out.say("  %-4s http://%s%s  pid %d  log %s", n.ID, n.ClientAddr, extra, n.PID, n.Log)
 	}
 	out.say("recorded in %s", filepath.Join(dir, clusterFileName))
 	if joined := strings.Join(addrs, ","); joined != DefaultEndpoints {
@@ -236,4 +243,14 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// flagValue returns the value following flag in a node's arguments, or "".
+func flagValue(args []string, flag string) string {
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == flag {
+			return args[i+1]
+		}
+	}
+	return ""
 }

@@ -44,8 +44,8 @@ type Options struct {
 	// reads without ReadIndex.
 	UnsafeLocalReads bool
 	RequestTimeout   time.Duration // default 2s
-	// HeartbeatInterval paces failure detection (default 50ms: a stopped
-	// node is suspected after 200ms).
+	// HeartbeatInterval paces failure detection (default 100ms: a stopped
+	// node is suspected after 400ms).
 	HeartbeatInterval time.Duration
 	// AntiEntropyInterval and TombstoneGrace tune the leaderless engine
 	// (defaults: the node's).
@@ -92,7 +92,7 @@ func New(t testing.TB, opts Options) *Cluster {
 		opts.RequestTimeout = 2 * time.Second
 	}
 	if opts.HeartbeatInterval == 0 {
-		opts.HeartbeatInterval = 50 * time.Millisecond
+		opts.HeartbeatInterval = 100 * time.Millisecond
 	}
 	c := &Cluster{
 		t: t, opts: opts,

@@ -154,7 +154,9 @@ func localKeys(t *testing.T, n *node.Node, ns string) map[string]string {
 // a fallback node as hints), brings it back, and checks that the replica
 // alone then holds every key of its shards.
 func TestHintedHandoff(t *testing.T) {
-	c := clustertest.New(t, clustertest.Options{Nodes: 4, Shards: 1})
+	// Anti-entropy is off (an hour) so only hints can bring the keys back.
+	c := clustertest.New(t, clustertest.Options{Nodes: 4, Shards: 1, AntiEntropyInterval: time.Hour, RequestTimeout: 20 * time.Second,
+		HeartbeatInterval: 200 * time.Millisecond})
 	c.CreateNamespace(api.Namespace{Name: "ev", Mode: "eventual", Replicas: "3", Shards: 1})
 	ns := c.Node(1).Map().Namespace("ev")
 	victim := ns.Placement[0][2]
@@ -173,15 +175,25 @@ func TestHintedHandoff(t *testing.T) {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem }()
-			_, err := via.KV().Put(context.Background(), "ev", []byte(fmt.Sprintf("h%05d", i)), []byte("v"), kv.WriteOptions{W: kv.AllReplicas})
+			wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := via.KV().Put(wctx, "ev", []byte(fmt.Sprintf("h%05d", i)), []byte("v"), kv.WriteOptions{})
 			errs <- err
 		}()
 	}
 	for i := 0; i < keys; i++ {
 		if err := <-errs; err != nil {
-			t.Fatalf("write with W=all while %s is down: %v", victim, err)
+			t.Fatalf("write while %s is down: %v", victim, err)
 		}
 	}
+	// Hints are stored in the background once W replicas have the write.
+	waitFor(t, 60*time.Second, func() bool {
+		hints := 0
+		for _, n := range c.Running() {
+			hints += n.PendingHints()
+		}
+		return hints >= keys
+	})
 	c.Restart(victim)
 	waitFor(t, 60*time.Second, func() bool { return len(localKeys(t, c.Node(victim), "ev")) == keys })
 	waitFor(t, 10*time.Second, func() bool {

@@ -139,6 +139,9 @@ type Config struct {
 	// node alive. Requests are not forwarded to a leader thought down (it
 	// may be paused with the request then stuck in doubt); nil: all alive.
 	Alive func(keyspace.NodeID) bool
+	// OnRestore is told when a shard replica installed a snapshot: its
+	// state jumped to index without OnChange seeing the writes in between.
+	OnRestore func(ns *membership.NamespaceMap, group, index uint64)
 	// Dynamo serves eventual and causal namespaces; nil refuses them.
 	Dynamo *dynamo.Engine
 	// TestingUnsafeLocalReads serves linearizable reads from whichever
@@ -225,6 +228,9 @@ func (s *Service) StateMachine(ns *membership.NamespaceMap, group uint64) multir
 		onChange = func(chs []Change) { s.cfg.OnChange(ns, chs) }
 	}
 	sm := newShardSM(group, s.cfg.Engine, onChange)
+	if s.cfg.OnRestore != nil {
+		sm.onRestore = func(index uint64) { s.cfg.OnRestore(ns, group, index) }
+	}
 	s.sms.Store(group, sm)
 	return sm
 }

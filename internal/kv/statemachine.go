@@ -26,10 +26,11 @@ type outcome struct {
 // shardSM is a strong shard's state machine: the shard's keys, each with
 // the Raft index of the write that produced it as its version.
 type shardSM struct {
-	group    uint64
-	engine   *storage.Engine
-	onChange func([]Change)
-	changes  []Change
+	group     uint64
+	engine    *storage.Engine
+	onChange  func([]Change)
+	onRestore func(index uint64)
+	changes   []Change
 	// keys counts the shard's keys: loaded from the engine when the state
 	// machine is created or restored, then kept up to date by Apply.
 	// Written on the Raft loop, read by status requests.
@@ -123,7 +124,10 @@ func (sm *shardSM) Committed() {
 	sm.changes = nil
 }
 
-func (sm *shardSM) Restored() {
+func (sm *shardSM) Restored(index uint64) {
 	sm.changes, sm.pendingKeys = nil, 0
 	sm.recount()
+	if sm.onRestore != nil {
+		sm.onRestore(index)
+	}
 }

@@ -160,7 +160,7 @@ func (s *Store) Committed() {
 }
 
 // Restored reloads the map after a snapshot replaced the group's state.
-func (s *Store) Restored() {
+func (s *Store) Restored(uint64) {
 	s.pending = nil
 	m, err := s.load()
 	if err != nil {

@@ -51,6 +51,30 @@ func (n *Node) publishChanges(ns *membership.NamespaceMap, chs []kv.Change) {
 	}
 }
 
+// seedWatch tells the hub a shard's history starts at index (a snapshot).
+func (n *Node) seedWatch(ns *membership.NamespaceMap, group, index uint64) {
+	n.hub.Seed(ns.Name, keyspace.GroupID(group).Shard(), index)
+}
+
+// seedWatchHistory tells the hub, at startup, that it cannot replay what
+// the local replicas applied before this process started.
+func (n *Node) seedWatchHistory() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sts, err := n.host.Status(ctx)
+	if err != nil {
+		n.log.Warn("reading applied indexes for the watch history", "err", err)
+		return
+	}
+	m := n.meta.Current()
+	for _, st := range sts {
+		g := keyspace.GroupID(st.Group)
+		if ns := m.NamespaceByID(g.Namespace()); ns != nil && g != keyspace.MetaGroup {
+			n.hub.Seed(ns.Name, g.Shard(), st.Applied)
+		}
+	}
+}
+
 // Hub returns the node's change-event hub.
 func (n *Node) Hub() *watch.Hub { return n.hub }
 

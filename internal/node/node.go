@@ -79,16 +79,17 @@ func New(cfg Config) (n *Node, err error) {
 	if n.host, err = n.openHost(); err != nil {
 		return nil, err
 	}
-	n.startDetector()
 	n.hub = watch.NewHub(watch.Config{Node: n.NodeID(), Clock: cfg.Clock})
 	if n.dynamo, err = n.openDynamo(); err != nil {
 		return nil, err
 	}
+	n.startDetector() // its ticker also drives the leaderless engine
 	n.kv = kv.New(kv.Config{
-		OnChange: n.publishChanges,
-		Dynamo:   n.dynamo,
-		Alive:    func(id keyspace.NodeID) bool { return n.detector.State(id) == membership.Alive },
-		NodeID:   cfg.ID, Engine: n.engine, Host: n.host, Meta: n.meta, Transport: n.transport,
+		OnChange:  n.publishChanges,
+		OnRestore: n.seedWatch,
+		Dynamo:    n.dynamo,
+		Alive:     func(id keyspace.NodeID) bool { return n.detector.State(id) == membership.Alive },
+		NodeID:    cfg.ID, Engine: n.engine, Host: n.host, Meta: n.meta, Transport: n.transport,
 		Logger: n.log, Timeout: cfg.RequestTimeout, Limits: cfg.Limits, TestingUnsafeLocalReads: cfg.TestingUnsafeLocalReads,
 	})
 	n.meta.OnChange(func(_, m *membership.Map) { n.ensureGroups(m) })
@@ -97,6 +98,7 @@ func New(cfg Config) (n *Node, err error) {
 	if err = n.startGroups(); err != nil {
 		return nil, err
 	}
+	n.seedWatchHistory()
 	n.log.Info("node started", "peer_addr", n.peerAddr(), "data_dir", cfg.DataDir, "in_memory", cfg.InMemory)
 	return n, nil
 }

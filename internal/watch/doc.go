@@ -40,7 +40,10 @@
 // before a node restart), raised by every event it evicts. A single-key
 // watch is checked against its key's shard when the key has a retained
 // event; otherwise, and for a prefix, against every shard the hub has seen.
-// A shard the hub has never seen is taken to be complete.
+// A shard the hub has never seen is taken to be complete, unless the node
+// seeded it (Seed): at startup and after installing a snapshot the node
+// raises a shard's floor to its applied version, so a client resuming on a
+// restarted node is told what it cannot replay rather than left with a gap.
 //
 // To read a value and then follow its changes, subscribe without From first,
 // read, and ignore events at or below the version read: that needs no

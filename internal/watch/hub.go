@@ -116,6 +116,22 @@ func (h *Hub) nsLocked(name string) *namespace {
 	return st
 }
 
+// Seed tells the hub that its history of a shard cannot go back beyond
+// version: events at or below it were applied without passing through the
+// hub (before this node started, or in a snapshot it installed), so a
+// Subscribe with a From below it gets ErrTooOld.
+func (h *Hub) Seed(ns string, shard int, version uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.mu.closed {
+		return
+	}
+	st := h.nsLocked(ns)
+	if version > st.history.floor[shard] {
+		st.history.floor[shard] = version
+	}
+}
+
 // Publish records evs in their namespaces' histories and offers each to
 // every matching subscriber, in order. Events of one shard must be
 // published in log order. It never waits for a subscriber: one whose buffer

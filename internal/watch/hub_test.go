@@ -284,3 +284,19 @@ func TestClose(t *testing.T) {
 		t.Fatalf("Subscribe after Close = %v, want ErrClosed", err)
 	}
 }
+
+// A seeded floor (a restarted node's applied version) makes older From
+// values fail rather than silently replay nothing.
+func TestSeedRefusesResumptionBelowTheFloor(t *testing.T) {
+	h := NewHub(Config{Node: "n1"})
+	defer h.Close()
+	h.Seed("default", 3, 619)
+	if _, err := h.Subscribe(Filter{NS: "default", Key: "gap", From: 1}); !errors.Is(err, ErrTooOld) {
+		t.Fatalf("resume from 1 below a floor of 619: %v, want ErrTooOld", err)
+	}
+	s, err := h.Subscribe(Filter{NS: "default", Key: "gap", From: 619})
+	if err != nil {
+		t.Fatalf("resume from the floor itself: %v", err)
+	}
+	s.Close()
+}

@@ -14,7 +14,9 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -73,19 +75,22 @@ func ctxFor(t *testing.T) context.Context {
 }
 
 // TestNodeConcurrentStrings runs SET, GET, DEL and INCR from many
-// connections at once: every INCR of a shared counter counts exactly once
-// (INCR is a compare-and-set loop), and each client reads its own writes.
+// connections at once: each client reads its own writes, and the shared
+// counter counts every acknowledged INCR exactly once (INCR is a
+// compare-and-set loop). An INCR answered "outcome unknown", which a loaded
+// machine can cause, may or may not have counted: it widens the bound.
 func TestNodeConcurrentStrings(t *testing.T) {
 	f := newNodeFixture(t)
 	ctx := ctxFor(t)
 	const workers, rounds = 8, 10
+	var acked, unknown atomic.Int64
 	var wg sync.WaitGroup
 	errs := make(chan error, workers)
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- f.worker(ctx, w, rounds)
+			errs <- f.worker(ctx, w, rounds, &acked, &unknown)
 		}()
 	}
 	wg.Wait()
@@ -95,35 +100,56 @@ func TestNodeConcurrentStrings(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got, err := f.rc.Get(ctx, "counter").Int()
-	if err != nil || got != workers*rounds {
-		t.Fatalf("counter = %d, %v; want %d", got, err, workers*rounds)
+	got, err := f.rc.Get(ctx, "counter").Int64()
+	if err != nil || got < acked.Load() || got > acked.Load()+unknown.Load() {
+		t.Fatalf("counter = %d, %v; want %d acknowledged INCRs (+ up to %d of unknown outcome)", got, err, acked.Load(), unknown.Load())
+	}
+	if unknown.Load() > 0 {
+		t.Logf("%d INCRs had an unknown outcome; the counter is %d", unknown.Load(), got)
 	}
 }
 
-// worker does rounds of SET/GET/INCR/DEL on its own key and the shared
-// counter, and reports the first surprise.
-func (f *nodeFixture) worker(ctx context.Context, w, rounds int) error {
+// worker does rounds of SET/GET/INCR on its own key and the shared
+// counter, then DEL, and reports the first surprise.
+func (f *nodeFixture) worker(ctx context.Context, w, rounds int, acked, unknown *atomic.Int64) error {
 	key := fmt.Sprintf("w%d", w)
 	for i := range rounds {
 		val := fmt.Sprintf("%d-%d", w, i)
-		if err := f.rc.Set(ctx, key, val, 0).Err(); err != nil {
+		if err := retry(func() error { return f.rc.Set(ctx, key, val, 0).Err() }); err != nil {
 			return fmt.Errorf("SET %s: %w", key, err)
 		}
-		if got, err := f.rc.Get(ctx, key).Result(); err != nil || got != val {
+		var got string
+		if err := retry(func() (err error) { got, err = f.rc.Get(ctx, key).Result(); return err }); err != nil || got != val {
 			return fmt.Errorf("GET %s = %q, %v; want %q", key, got, err, val)
 		}
-		if err := f.rc.Incr(ctx, "counter").Err(); err != nil {
+		switch err := f.rc.Incr(ctx, "counter").Err(); {
+		case err == nil:
+			acked.Add(1)
+		case strings.Contains(err.Error(), "outcome unknown"):
+			unknown.Add(1)
+		default:
 			return fmt.Errorf("INCR counter: %w", err)
 		}
 	}
-	if n, err := f.rc.Del(ctx, key).Result(); err != nil || n != 1 {
-		return fmt.Errorf("DEL %s = %d, %v", key, n, err)
+	if err := retry(func() error { return f.rc.Del(ctx, key).Err() }); err != nil {
+		return fmt.Errorf("DEL %s: %w", key, err)
 	}
-	if _, err := f.rc.Get(ctx, key).Result(); err != redis.Nil {
+	if err := retry(func() error { return f.rc.Get(ctx, key).Err() }); err != redis.Nil {
 		return fmt.Errorf("GET %s after DEL: %v, want redis.Nil", key, err)
 	}
 	return nil
+}
+
+// retry runs an idempotent command up to 5 times while it fails with
+// anything but redis.Nil: a loaded cluster may time out.
+func retry(op func() error) error {
+	var err error
+	for range 5 {
+		if err = op(); err == nil || err == redis.Nil {
+			return err
+		}
+	}
+	return err
 }
 
 // TestNodeScanAcrossShards writes keys that land on every shard with MSET,

@@ -88,9 +88,11 @@ type causalState struct {
 		sync.Mutex
 		ns map[uint32]*nsCausal
 	}
-	// writeMu serializes this node's own writes per namespace (sequence
-	// numbers are assigned and logged in order).
-	writeMu sync.Mutex
+	// applyMu serializes everything that advances a vector: this node's
+	// own writes (sequence numbers are assigned and logged in order) and
+	// delivered writes. Each computes the next vector, commits it with
+	// the data, then publishes it, so the stored vector only grows.
+	applyMu sync.Mutex
 }
 
 func newCausalState(e *Engine) *causalState {
@@ -264,7 +266,10 @@ func (e *Engine) causalReadLocal(ctx context.Context, ns *membership.NamespaceMa
 		return Result{}, err
 	}
 	res := resultOf(set)
-	res.Token = dvv.EncodeToken(t.Merge(e.causal.vector(ns.ID)))
+	// The state read may already hold a write whose vector update is a
+	// moment behind (stored, not yet advanced), so the token covers the
+	// state's context as well as the vector.
+	res.Token = dvv.EncodeToken(t.Merge(e.causal.vector(ns.ID)).Merge(set.Context))
 	return res, nil
 }
 
@@ -310,10 +315,11 @@ func (e *Engine) causalWriteLocal(ctx context.Context, ns *membership.NamespaceM
 		return Result{}, err
 	}
 	c := e.causal
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
 	c.mu.Lock()
 	seq := st.v[uint64(e.self())] + 1
+	vNext := st.v.Clone()
 	c.mu.Unlock()
 	dot := dvv.Dot{Node: uint64(e.self()), Counter: seq}
 	deps := t.Merge(kctx)
@@ -321,7 +327,6 @@ func (e *Engine) causalWriteLocal(ctx context.Context, ns *membership.NamespaceM
 	g := uint64(ns.Locate(key).Group)
 	w := &cwrite{ns: ns.ID, origin: dot.Node, seq: seq, deps: t, group: g, key: key}
 	lww := e.lww(g)
-	vNext := st.v.Clone()
 	vNext[dot.Node] = seq
 	set, _, err := e.store.updateWith(g, key, func(old dvv.Set, _ bool) (dvv.Set, bool) {
 		sup := deps
@@ -329,6 +334,10 @@ func (e *Engine) causalWriteLocal(ctx context.Context, ns *membership.NamespaceM
 			sup = deps.Merge(old.Context) // a blind write supersedes what this replica has seen
 		}
 		w.set = dvv.Set{}.UpdateDot(dot, sup, value, deleted, ts)
+		// A receiver must not apply the write before what it supersedes:
+		// its context would claim writes the receiver has not stored,
+		// and merging them later would drop them.
+		w.deps = t.Merge(sup)
 		s := old.UpdateDot(dot, sup, value, deleted, ts)
 		if lww {
 			var n int
@@ -353,7 +362,8 @@ func (e *Engine) causalWriteLocal(ctx context.Context, ns *membership.NamespaceM
 	e.emit(g, key, set)
 	e.broadcast(w)
 	res := resultOf(set)
-	res.Token = dvv.EncodeToken(t.Merge(dvv.VV{dot.Node: seq}))
+	// The client now depends on the write and on everything it superseded.
+	res.Token = dvv.EncodeToken(w.deps.Merge(dvv.VV{dot.Node: seq}))
 	return res, nil
 }
 
@@ -435,19 +445,33 @@ func (c *causalState) deliver(st *nsCausal) {
 			return
 		}
 		delete(st.pending[next.origin], next.seq)
-		vNext := st.v.Clone()
-		vNext[next.origin] = next.seq
 		c.mu.Unlock()
-		if err := c.apply(next, vNext); err != nil {
+		if err := c.applyDelivered(st, next); err != nil {
 			c.e.cfg.Logger.Warn("applying a causal write", "origin", next.origin, "seq", next.seq, "err", err)
 			return // it will be retransmitted
 		}
-		c.mu.Lock()
-		if st.v[next.origin] < next.seq {
-			st.advance(next)
-		}
-		c.mu.Unlock()
 	}
+}
+
+// applyDelivered applies a deliverable write under applyMu and publishes
+// the grown vector.
+func (c *causalState) applyDelivered(st *nsCausal, w *cwrite) error {
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	c.mu.Lock()
+	vNext := st.v.Clone()
+	c.mu.Unlock()
+	if vNext[w.origin] >= w.seq {
+		return nil
+	}
+	vNext[w.origin] = w.seq
+	if err := c.apply(w, vNext); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	st.advance(w)
+	c.mu.Unlock()
+	return nil
 }
 
 // apply stores a delivered write (on a replica of its shard) and the new
@@ -460,6 +484,7 @@ func (c *causalState) apply(w *cwrite, vNext dvv.VV) error {
 		return e.store.commitExtra(saveV)
 	}
 	lww := e.lww(w.group)
+	e.observe(w.set)
 	next, changed, err := e.store.updateWith(w.group, w.key, func(old dvv.Set, found bool) (dvv.Set, bool) {
 		m := w.set
 		if found {

@@ -131,26 +131,31 @@ func (e *Engine) gather(ctx context.Context, sh membership.Shard, key []byte, r 
 	for _, n := range targets {
 		go func() { ch <- e.fetch(ctx, n, uint64(sh.Group), key) }()
 	}
+	// A "not found" answer counts toward R only once every replica has
+	// answered (Riak's notfound_ok=false): a replica that missed a write
+	// (a hint not yet delivered, a restart) must not hide it from a read
+	// that another replica could serve.
 	var got []answer
 	var merged dvv.Set
-	failed := 0
-	for len(got) < r {
+	failed, found := 0, 0
+	for found < r && len(got)+failed < len(targets) {
 		select {
 		case a := <-ch:
 			if a.err != nil {
 				failed++
-				if len(targets)-failed < r {
-					return dvv.Set{}, nil, fmt.Errorf("%w: only %d of %d replicas answered: %v", ErrUnavailable, len(got), r, a.err)
-				}
 				continue
 			}
 			got = append(got, a)
 			if a.found {
+				found++
 				merged = dvv.Merge(merged, a.set)
 			}
 		case <-ctx.Done():
 			return dvv.Set{}, nil, fmt.Errorf("%w: %d of %d replicas answered in time", ErrUnavailable, len(got), r)
 		}
+	}
+	if len(got) < r {
+		return dvv.Set{}, nil, fmt.Errorf("%w: only %d of %d replicas answered", ErrUnavailable, len(got), r)
 	}
 	// Take whatever else has already arrived, for a better merge and repair.
 	for more := true; more; {
@@ -166,6 +171,7 @@ func (e *Engine) gather(ctx context.Context, sh membership.Shard, key []byte, r 
 			more = false
 		}
 	}
+	e.observe(merged)
 	if e.lww(uint64(sh.Group)) {
 		merged, _ = merged.ResolveLWW()
 	}
@@ -394,11 +400,15 @@ func (e *Engine) replicate(ctx context.Context, sh membership.Shard, key []byte,
 	for i, d := range down {
 		if i < len(fbs) {
 			targets = append(targets, target{node: fbs[i], hintFor: d})
-		} else {
-			// No stand-in left: try the replica itself, which may only be
-			// suspected.
-			targets = append(targets, target{node: d})
+			continue
 		}
+		// No stand-in left: keep the hint here (it does not count toward
+		// W: this node already did), and try the replica itself, which
+		// may only be suspected.
+		if err := e.store.storeHint(uint64(sh.Group), uint64(d), key, set); err != nil {
+			e.cfg.Logger.Warn("storing a hint", "for", d.String(), "err", err)
+		}
+		targets = append(targets, target{node: d})
 	}
 	if len(targets) == 0 {
 		return 0

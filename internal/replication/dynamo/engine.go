@@ -27,10 +27,11 @@ type Engine struct {
 	}
 	// bg tracks background goroutines; Close waits for them. bgMu orders
 	// their start against Close.
-	bgMu   sync.RWMutex
-	closed atomic.Bool
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	bgMu       sync.RWMutex
+	closed     atomic.Bool
+	delivering atomic.Bool // a hint delivery pass is running
+	stop       chan struct{}
+	wg         sync.WaitGroup
 	// root is cancelled by Close, ending background calls at once.
 	root   context.Context
 	cancel context.CancelFunc

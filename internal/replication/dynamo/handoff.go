@@ -4,14 +4,24 @@ import (
 	"context"
 
 	"github.com/distkv/distkv/internal/keyspace"
+	"github.com/distkv/distkv/internal/storage"
 )
 
-// hintBatch bounds how many hints one delivery pass reads per group.
-const hintBatch = 2000
+const (
+	// hintBatch bounds how many hints one delivery pass reads per group.
+	hintBatch = 5000
+	// hintsPerCall is how many hints travel in one delivery call.
+	hintsPerCall = 500
+)
 
-// deliverHints offers stored hints to their owners that are alive again;
-// a hint the owner stored is deleted (unless it changed meanwhile).
+// deliverHints offers stored hints to their owners that are alive again,
+// in batches; hints an owner stored are deleted (unless they changed
+// meanwhile). One pass runs at a time.
 func (e *Engine) deliverHints(ctx context.Context) {
+	if !e.delivering.CompareAndSwap(false, true) {
+		return
+	}
+	defer e.delivering.Store(false)
 	m := e.cfg.Map()
 	for _, ns := range m.Namespaces {
 		if ns.Mode == keyspace.ModeStrong {
@@ -29,26 +39,54 @@ func (e *Engine) deliverGroupHints(ctx context.Context, g uint64) {
 		e.cfg.Logger.Warn("reading hints", "group", g, "err", err)
 		return
 	}
-	dead := map[uint64]bool{}
+	byOwner := map[uint64][]hint{}
 	for _, h := range hs {
-		if ctx.Err() != nil {
-			return
-		}
-		if dead[h.owner] || !e.alive(keyspace.NodeID(h.owner)) {
+		byOwner[h.owner] = append(byOwner[h.owner], h)
+	}
+	for owner, list := range byOwner {
+		if !e.alive(keyspace.NodeID(owner)) {
 			continue
 		}
-		if err := e.storeAt(ctx, keyspace.NodeID(h.owner), g, h.key, h.set, 0); err != nil {
-			dead[h.owner] = true // try again next pass
-			continue
+		for len(list) > 0 && ctx.Err() == nil {
+			batch := list[:min(hintsPerCall, len(list))]
+			list = list[len(batch):]
+			if err := e.deliverBatch(ctx, g, keyspace.NodeID(owner), batch); err != nil {
+				e.cfg.Logger.Debug("delivering hints", "group", g, "owner", owner, "err", err)
+				break // try again next pass
+			}
 		}
-		if err := e.store.dropHint(h); err != nil {
-			e.cfg.Logger.Warn("dropping a delivered hint", "group", g, "err", err)
-			continue
+	}
+}
+
+func (e *Engine) deliverBatch(ctx context.Context, g uint64, owner keyspace.NodeID, batch []hint) error {
+	if owner == e.self() {
+		for _, h := range batch {
+			if err := e.mergeLocal(g, h.key, h.set); err != nil {
+				return err
+			}
 		}
-		if e.cfg.Metrics.HintsDelivered != nil {
+	} else {
+		states := make([]keyState, len(batch))
+		for i, h := range batch {
+			states[i] = keyState{h.key, h.set}
+		}
+		req := &enc{}
+		req.byte(opStoreBatch)
+		req.uint(g)
+		req.states(states)
+		if _, err := e.call(ctx, owner, req.b); err != nil {
+			return err
+		}
+	}
+	if err := e.store.dropHints(batch); err != nil {
+		return err
+	}
+	if e.cfg.Metrics.HintsDelivered != nil {
+		for range batch {
 			e.cfg.Metrics.HintsDelivered()
 		}
 	}
+	return nil
 }
 
 // PendingHints counts the hints this node holds for other replicas.
@@ -59,8 +97,8 @@ func (e *Engine) PendingHints() int {
 			continue
 		}
 		for s := range ns.Placement {
-			hs, _ := e.store.hints(uint64(ns.Shard(s).Group), 1<<30)
-			n += len(hs)
+			start, end := storage.LeaderlessRange(uint64(ns.Shard(s).Group), subHint, nil)
+			_ = e.cfg.Engine.Scan(start, end, func(k, v []byte) bool { n++; return true })
 		}
 	}
 	return n

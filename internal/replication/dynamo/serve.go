@@ -29,7 +29,10 @@ func (e *Engine) serveStore(d *dec) error {
 }
 
 // mergeLocal merges a state into this replica and reports the change.
+// The node's clock observes the state's stamps, so a later write here is
+// stamped after every write it may supersede (what LWW needs).
 func (e *Engine) mergeLocal(g uint64, key []byte, set dvv.Set) error {
+	e.observe(set)
 	next, changed, err := e.store.merge(g, key, set, e.lww(g), e.discarded)
 	if err == nil && changed {
 		e.emit(g, key, next)
@@ -189,4 +192,13 @@ func (e *Engine) Plant(ctx context.Context, ns string, target keyspace.NodeID, k
 	req.bytes(value)
 	_, err := e.call(ctx, target, req.b)
 	return err
+}
+
+// observe advances the node's hybrid clock past a state's stamps.
+func (e *Engine) observe(set dvv.Set) {
+	if t := newestStamp(set); t.Wall != 0 {
+		if _, err := e.cfg.HLC.Update(t); err != nil {
+			e.cfg.Logger.Debug("clock offset", "err", err)
+		}
+	}
 }

@@ -299,20 +299,23 @@ func (s *store) hints(g uint64, limit int) ([]hint, error) {
 	return out, err
 }
 
-// dropHint deletes a delivered hint unless it changed since it was read.
-func (s *store) dropHint(h hint) error {
-	mu := s.stripe(h.key)
-	mu.Lock()
-	defer mu.Unlock()
-	hk := hintKey(h.group, h.owner, h.key)
-	v, ok, err := s.engine.Get(hk)
-	if err != nil || !ok || string(v) != string(h.raw) {
-		return err
-	}
+// dropHints deletes delivered hints, each unless it changed since it was
+// read, in one batch.
+func (s *store) dropHints(hs []hint) error {
 	b := s.engine.NewWriteBatch()
 	defer b.Close()
-	if err := b.Delete(hk); err != nil {
-		return err
+	for _, h := range hs {
+		mu := s.stripe(h.key)
+		mu.Lock()
+		hk := hintKey(h.group, h.owner, h.key)
+		v, ok, err := s.engine.Get(hk)
+		if err == nil && ok && string(v) == string(h.raw) {
+			err = b.Delete(hk)
+		}
+		mu.Unlock()
+		if err != nil {
+			return err
+		}
 	}
 	return b.Commit(s.sync)
 }

@@ -28,9 +28,10 @@ type StateMachine interface {
 	// committed; side effects that must follow durability (change events)
 	// belong here.
 	Committed()
-	// Restored is called after a snapshot replaced the group's state, so
-	// in-memory caches can be reloaded from the engine.
-	Restored()
+	// Restored is called after a snapshot replaced the group's state with
+	// the state at index, so in-memory caches can be reloaded from the
+	// engine (and change feeds learn they skipped everything up to index).
+	Restored(index uint64)
 }
 
 // GroupConfig describes a group replica to host.

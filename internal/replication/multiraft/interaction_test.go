@@ -102,8 +102,8 @@ func (s *recordingSM) Apply(b *storage.Batch, index uint64, cmd []byte) any {
 	s.applied = append(s.applied, fmt.Sprintf("%d:%s", index, cmd))
 	return "ok@" + strconv.FormatUint(index, 10)
 }
-func (s *recordingSM) Committed() {}
-func (s *recordingSM) Restored()  {}
+func (s *recordingSM) Committed()      {}
+func (s *recordingSM) Restored(uint64) {}
 
 func TestInteraction(t *testing.T) {
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {

@@ -319,7 +319,7 @@ func (h *Host) afterCommit(w *work) {
 	if w.snapshot != nil {
 		h.stats.snapshotsApplied.Add(1)
 		h.cfg.Logger.Info("installed snapshot", "group", r.id, "index", w.snapshot.Index)
-		r.sm.Restored()
+		r.sm.Restored(w.snapshot.Index)
 	}
 	if w.applied {
 		r.sm.Committed()

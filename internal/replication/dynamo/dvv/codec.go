@@ -72,7 +72,7 @@ func Decode(b []byte) (Set, error) {
 		x := r.sibling()
 		switch {
 		case r.err != nil:
-		case !prev.less(x.Dot) || x.Dot.Counter == 0:
+		case i > 0 && !prev.less(x.Dot):
 			r.fail("siblings not sorted by dot")
 		case !s.Context.Covers(x.Dot):
 			r.fail("sibling %v not covered by context %v", x.Dot, s.Context)

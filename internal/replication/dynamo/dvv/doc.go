@@ -38,4 +38,9 @@
 // coordinator's own s.Context. A client's context from elsewhere is safe
 // only if ts comes from a Clock that has observed (Clock.Update) the stamps
 // of every write that context covers.
+//
+// A dot with counter 0 is covered by every context, even an empty one, so a
+// sibling carrying it is superseded by any real state it meets. Real writes
+// never get one; the engine uses it to plant a stale, divergent value on a
+// replica (fault injection) that read repair and anti-entropy then undo.
 package dvv
