@@ -199,12 +199,15 @@ type Node struct {
 
 // Shard is one shard's replicas and leader.
 type Shard struct {
-	Namespace string   `json:"namespace"`
-	ID        int      `json:"id"`
-	Group     string   `json:"group"`
-	Replicas  []string `json:"replicas"`
-	Leader    string   `json:"leader,omitempty"`
-	Term      uint64   `json:"term,omitempty"`
+	Namespace string `json:"namespace"`
+	// Mode is the namespace's mode; eventual and causal shards have no
+	// leader.
+	Mode     string   `json:"mode,omitempty"`
+	ID       int      `json:"id"`
+	Group    string   `json:"group"`
+	Replicas []string `json:"replicas"`
+	Leader   string   `json:"leader,omitempty"`
+	Term     uint64   `json:"term,omitempty"`
 	// Keys is the leader's key count (-1 when no replica answered).
 	Keys int64 `json:"keys"`
 	// Applied is the leader's applied log index.
@@ -305,4 +308,22 @@ type FaultRequest struct {
 type FaultList struct {
 	Node   string  `json:"node"`
 	Faults []Fault `json:"faults"`
+}
+
+// PlantRequest is the body of POST /v1/admin/plant: put a stale, divergent
+// value of a leaderless key on one of its replicas, without replication
+// (fault injection: read repair and anti-entropy should undo it).
+type PlantRequest struct {
+	Namespace string `json:"ns"`
+	Node      string `json:"node"`
+	Key       string `json:"key"`
+	Value     string `json:"value"`
+}
+
+// RepairResult answers POST /v1/admin/repair: one anti-entropy round of
+// every leaderless shard replica of the answering node.
+type RepairResult struct {
+	Node string `json:"node"`
+	// Keys counts the keys exchanged with other replicas.
+	Keys int `json:"keys"`
 }

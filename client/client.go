@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -64,7 +65,44 @@ type Client struct {
 	retryTimeout time.Duration
 	ns           string
 	eps          *endpoints
+	sess         *session
 }
+
+// session carries causal tokens between requests, per namespace, shared
+// by every copy of a Client: each request sends the tokens received and
+// not yet folded into a later answer; an answer's token covers everything
+// its request sent, so it replaces them. With one request at a time that
+// is a single token; concurrent requests may leave a few, which the next
+// request hands to the server to merge.
+type session struct {
+	mu     sync.Mutex
+	tokens map[string][]string
+}
+
+func (s *session) pending(ns string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.tokens[ns]...)
+}
+
+func (s *session) update(ns string, sent []string, got string) {
+	if got == "" {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	keep := []string{got}
+	for _, t := range s.tokens[ns] {
+		if t != got && !slices.Contains(sent, t) {
+			keep = append(keep, t)
+		}
+	}
+	s.tokens[ns] = keep
+}
+
+// CausalToken returns the session's causal token(s) for the client's
+// namespace, comma-separated, as sent in X-Distkv-Causal ("" when none).
+func (c *Client) CausalToken() string { return strings.Join(c.sess.pending(c.ns), ",") }
 
 // endpoints is the endpoint list and the sticky current one, shared by
 // every copy of a Client.
@@ -94,6 +132,7 @@ func New(cfg Config) (*Client, error) {
 		retryTimeout: cfg.RetryTimeout,
 		ns:           cfg.Namespace,
 		eps:          eps,
+		sess:         &session{tokens: map[string][]string{}},
 	}
 	if c.timeout <= 0 {
 		c.timeout = DefaultTimeout

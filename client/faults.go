@@ -52,3 +52,41 @@ func (c *Client) faultCall(ctx context.Context, endpoint, method, path string, b
 	}
 	return &fl, nil
 }
+
+// Plant puts a stale, divergent value of a leaderless key on one replica
+// (fault injection), through endpoint alone.
+func (c *Client) Plant(ctx context.Context, endpoint string, p api.PlantRequest) error {
+	base, err := normalizeEndpoint(endpoint)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(p)
+	if err != nil {
+		return err
+	}
+	resp, err := c.do(ctx, &request{method: http.MethodPost, path: "/v1/admin/plant", body: body, endpoint: base, write: true})
+	if err != nil {
+		return err
+	}
+	if resp.status != http.StatusOK {
+		return decodeError(resp.status, resp.header, resp.body, false)
+	}
+	return nil
+}
+
+// Repair runs one anti-entropy round of endpoint's leaderless replicas.
+func (c *Client) Repair(ctx context.Context, endpoint string) (*api.RepairResult, error) {
+	base, err := normalizeEndpoint(endpoint)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.do(ctx, &request{method: http.MethodPost, path: "/v1/admin/repair", endpoint: base})
+	if err != nil {
+		return nil, err
+	}
+	if resp.status != http.StatusOK {
+		return nil, decodeError(resp.status, resp.header, resp.body, false)
+	}
+	var rr api.RepairResult
+	return &rr, decodeJSON(resp, &rr)
+}

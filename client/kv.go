@@ -20,6 +20,12 @@ type Entry struct {
 	Value   []byte
 	Version uint64
 	Node    string
+	// Siblings, in a leaderless namespace that keeps concurrent writes,
+	// are all of the key's values (Value is the first).
+	Siblings [][]byte
+	// Context, in a leaderless namespace, is the key's causal context:
+	// pass it to WithContext to supersede these values.
+	Context string
 }
 
 // WriteResult is the outcome of a successful Put or Delete.
@@ -30,6 +36,8 @@ type WriteResult struct {
 	// Created is true when a Put created the key.
 	Created bool
 	Node    string
+	// Context, in a leaderless namespace, is the key's new causal context.
+	Context string
 }
 
 // ListPage is one page of a List, in key order.
@@ -55,16 +63,40 @@ func (c *Client) Get(ctx context.Context, key string, opts ...ReadOption) (*Entr
 	if err != nil {
 		return nil, err
 	}
-	if resp.status != http.StatusOK {
+	switch resp.status {
+	case http.StatusOK:
+	case http.StatusMultipleChoices:
+		return c.siblings(key, resp)
+	default:
 		return nil, decodeError(resp.status, resp.header, resp.body, false)
 	}
-	var ver uint64
-	if h := resp.header.Get(api.HeaderVersion); h != "" {
-		if ver, err = strconv.ParseUint(h, 10, 64); err != nil {
+	e := &Entry{Key: key, Value: resp.body, Node: resp.node(), Context: resp.header.Get(api.HeaderContext)}
+	if h := resp.header.Get(api.HeaderVersion); h != "" && e.Context == "" {
+		if e.Version, err = strconv.ParseUint(h, 10, 64); err != nil {
 			return nil, fmt.Errorf("bad %s header %q from %s", api.HeaderVersion, h, resp.node())
 		}
 	}
-	return &Entry{Key: key, Value: resp.body, Version: ver, Node: resp.node()}, nil
+	return e, nil
+}
+
+// siblings decodes a 300 answer: concurrent values of a leaderless key.
+func (c *Client) siblings(key string, resp *response) (*Entry, error) {
+	var kv api.KV
+	if err := decodeJSON(resp, &kv); err != nil {
+		return nil, err
+	}
+	e := &Entry{Key: key, Node: resp.node(), Context: kv.Context}
+	for _, s := range kv.Siblings {
+		v, err := api.DecodeValue(s.Value, s.Encoding)
+		if err != nil {
+			return nil, fmt.Errorf("sibling of %q from %s: %w", key, resp.node(), err)
+		}
+		e.Siblings = append(e.Siblings, v)
+	}
+	if len(e.Siblings) > 0 {
+		e.Value = e.Siblings[0]
+	}
+	return e, nil
 }
 
 // Put writes value at key. CreateOnly, UpdateOnly and IfVersion make it
@@ -107,6 +139,7 @@ func (c *Client) write(ctx context.Context, method, key string, body []byte, opt
 		Version: wr.Version,
 		Created: wr.Created || resp.status == http.StatusCreated,
 		Node:    resp.node(),
+		Context: wr.Context,
 	}, nil
 }
 

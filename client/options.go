@@ -26,12 +26,15 @@ func (f listFunc) applyList(o *listOptions) { f(o) }
 
 type readOptions struct {
 	stale bool
+	r     string
 }
 
 type writeOptions struct {
 	cond    string // api.IfAbsent, api.IfPresent or ""
 	version uint64
 	hasVer  bool
+	w       string
+	context string
 }
 
 type listOptions struct {
@@ -64,6 +67,24 @@ func IfVersion(n uint64) WriteOption {
 	return writeFunc(func(o *writeOptions) { o.version, o.hasVer = n, true })
 }
 
+// ReadQuorum sets how many replicas of an eventual namespace must answer a
+// Get: a number, "one", "quorum" or "all".
+func ReadQuorum(q string) ReadOption { return readFunc(func(o *readOptions) { o.r = q }) }
+
+// WriteQuorum sets how many replicas of an eventual namespace must store a
+// Put or Delete: a number, "one", "quorum" or "all".
+func WriteQuorum(q string) WriteOption { return writeFunc(func(o *writeOptions) { o.w = q }) }
+
+// WithContext makes a write in a leaderless namespace supersede the values
+// read with that causal context (Entry.Context), resolving siblings.
+func WithContext(ctx string) WriteOption {
+	return writeFunc(func(o *writeOptions) { o.context = ctx })
+}
+
+type readFunc func(*readOptions)
+
+func (f readFunc) applyRead(o *readOptions) { f(o) }
+
 // Limit caps a List page, or the whole of a ListAll, at n keys.
 func Limit(n int) ListOption { return listFunc(func(o *listOptions) { o.limit = n }) }
 
@@ -78,6 +99,9 @@ func (o *readOptions) query() url.Values {
 	if o.stale {
 		q.Set(api.QueryConsistency, api.Stale)
 	}
+	if o.r != "" {
+		q.Set(api.QueryR, o.r)
+	}
 	return q
 }
 
@@ -88,6 +112,12 @@ func (o *writeOptions) query() url.Values {
 	}
 	if o.hasVer {
 		q.Set(api.QueryVersion, strconv.FormatUint(o.version, 10))
+	}
+	if o.w != "" {
+		q.Set(api.QueryW, o.w)
+	}
+	if o.context != "" {
+		q.Set(api.QueryContext, o.context)
 	}
 	return q
 }

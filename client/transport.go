@@ -37,6 +37,8 @@ type request struct {
 	write bool
 	// endpoint, when set, is the only base URL to use (no failover).
 	endpoint string
+	// causal are the session's causal tokens sent with the request.
+	causal []string
 }
 
 // response is a fully read response.
@@ -63,6 +65,15 @@ func (r *request) url(base string) string {
 func (c *Client) do(ctx context.Context, r *request) (*response, error) {
 	ctx, cancel := c.withDeadline(ctx)
 	defer cancel()
+	r.causal = c.sess.pending(c.ns)
+	resp, err := c.doCausal(ctx, r)
+	if err == nil {
+		c.sess.update(c.ns, r.causal, resp.header.Get(api.HeaderCausal))
+	}
+	return resp, err
+}
+
+func (c *Client) doCausal(ctx context.Context, r *request) (*response, error) {
 	if r.endpoint != "" {
 		return c.doOnce(ctx, r)
 	}
@@ -141,6 +152,9 @@ func (c *Client) attempt(ctx context.Context, base string, r *request) (resp *re
 	}
 	if r.body != nil {
 		req.Header.Set("Content-Type", "application/octet-stream")
+	}
+	if len(r.causal) > 0 {
+		req.Header.Set(api.HeaderCausal, strings.Join(r.causal, ","))
 	}
 	hr, err := c.hc.Do(req)
 	if err != nil {

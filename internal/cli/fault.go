@@ -113,6 +113,30 @@ needed). Nodes must run with --allow-fault-injection (distkv up enables it).
 		})
 	drop.Flags().StringVar(&dropNode, "node", "", "only this node's links")
 	cmd.AddCommand(&cobra.Command{
+		Use:   "plant NODE KEY VALUE",
+		Short: "Put a stale, divergent value on one replica of a leaderless key, without replication",
+		Long: "Put a divergent value of KEY on NODE's replica only (seed 001's trick value), in an\n" +
+			"eventual or causal namespace (--ns). It is older than every real write, so a read with\n" +
+			"--r all (read repair) or the next anti-entropy round (or distkv repair) undoes it;\n" +
+			"distkv get --consistency stale --endpoints NODE shows it until then.",
+		Args: cobra.ExactArgs(3),
+		RunE: func(c *cobra.Command, args []string) error {
+			cl, err := a.client()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := a.opCtx(c.Context())
+			defer cancel()
+			// Any node can place it: the request names the target replica.
+			err = cl.Plant(ctx, cl.Endpoints()[0], api.PlantRequest{Namespace: a.ns, Node: nodeID(args[0]), Key: args[1], Value: args[2]})
+			if err != nil {
+				return &opError{op: "plant", key: args[1], ns: a.ns, err: err}
+			}
+			fmt.Fprintf(a.stdout, "OK planted %q on %s's replica of %q\n", args[2], nodeID(args[0]), args[1])
+			return nil
+		},
+	})
+	cmd.AddCommand(&cobra.Command{
 		Use: "heal", Short: "Remove every fault on every node", Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return a.healFaults(c.Context()) },
 	})

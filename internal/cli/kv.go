@@ -32,7 +32,7 @@ type writeJSON struct {
 }
 
 func (a *app) newGetCmd() *cobra.Command {
-	var consistency string
+	var consistency, r string
 	cmd := &cobra.Command{
 		Use:   "get KEY",
 		Short: "Print a key's value",
@@ -48,6 +48,9 @@ func (a *app) newGetCmd() *cobra.Command {
 			default:
 				return usagef("--consistency must be %s or %s, got %q", api.Linearizable, api.Stale, consistency)
 			}
+			if r != "" {
+				opts = append(opts, client.ReadQuorum(r))
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -59,7 +62,23 @@ func (a *app) newGetCmd() *cobra.Command {
 				return &opError{op: "get", key: args[0], ns: a.ns, err: err}
 			}
 			if a.json {
-				return a.printJSON(kvJSON{api.NewKV(e.Key, e.Value, e.Version), e.Node})
+				kv := api.NewKV(e.Key, e.Value, e.Version)
+				kv.Context = e.Context
+				for _, s := range e.Siblings {
+					v, enc := api.EncodeValue(s)
+					kv.Siblings = append(kv.Siblings, api.Value{Value: v, Encoding: enc})
+				}
+				return a.printJSON(kvJSON{kv, e.Node})
+			}
+			if len(e.Siblings) > 1 {
+				// Concurrent writes kept as siblings: show them all, and the
+				// context that resolves them.
+				fmt.Fprintf(a.stdout, "%d siblings (concurrent writes):\n", len(e.Siblings))
+				for i, s := range e.Siblings {
+					fmt.Fprintf(a.stdout, "  %d: %s\n", i+1, display(s))
+				}
+				fmt.Fprintf(a.stdout, "resolve with: distkv put %s VALUE --context %s\n", args[0], e.Context)
+				return nil
 			}
 			a.stdout.Write(e.Value)
 			if isTerminal(a.stdout) && !bytes.HasSuffix(e.Value, []byte("\n")) {
@@ -69,6 +88,7 @@ func (a *app) newGetCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&consistency, "consistency", api.Linearizable, "linearizable or stale (any replica may answer)")
+	cmd.Flags().StringVar(&r, "r", "", "eventual namespaces: replicas that must answer (a number, one, quorum, all)")
 	return cmd
 }
 
@@ -77,6 +97,7 @@ func (a *app) newGetCmd() *cobra.Command {
 func (a *app) newPutCmd(name string) *cobra.Command {
 	var createOnly, updateOnly bool
 	var version uint64
+	var w, causalCtx string
 	cmd := &cobra.Command{
 		Use:   name + " KEY VALUE",
 		Short: "Write a key (VALUE '-' reads it from stdin)",
@@ -92,6 +113,7 @@ func (a *app) newPutCmd(name string) *cobra.Command {
 			if cmd.Flags().Changed("version") {
 				opts = append(opts, client.IfVersion(version))
 			}
+			opts = append(opts, leaderlessWriteOpts(w, causalCtx)...)
 			value, err := a.valueArg(args[1])
 			if err != nil {
 				return err
@@ -106,6 +128,7 @@ func (a *app) newPutCmd(name string) *cobra.Command {
 		cmd.Flags().BoolVar(&updateOnly, "update-only", false, "fail (exit 3) if the key does not exist")
 	}
 	cmd.Flags().Uint64Var(&version, "version", 0, "write only if the key is at this version (compare-and-set; exit 4 otherwise)")
+	addLeaderlessWriteFlags(cmd, &w, &causalCtx)
 	if name != "upd" {
 		cmd.MarkFlagsMutuallyExclusive("create-only", "update-only", "version")
 	}
@@ -130,8 +153,30 @@ func (a *app) put(cmd *cobra.Command, key string, value []byte, opts []client.Wr
 	if wr.Created {
 		created = " (created)"
 	}
+	if wr.Context != "" {
+		fmt.Fprintf(a.stdout, "OK context=%s\n", wr.Context)
+		return nil
+	}
 	fmt.Fprintf(a.stdout, "OK version=%d%s\n", wr.Version, created)
 	return nil
+}
+
+// addLeaderlessWriteFlags adds --w and --context, which apply to eventual
+// and causal namespaces.
+func addLeaderlessWriteFlags(cmd *cobra.Command, w, ctx *string) {
+	cmd.Flags().StringVar(w, "w", "", "eventual namespaces: replicas that must store the write (a number, one, quorum, all)")
+	cmd.Flags().StringVar(ctx, "context", "", "leaderless namespaces: the causal context read (from get --json), to supersede siblings")
+}
+
+func leaderlessWriteOpts(w, ctx string) []client.WriteOption {
+	var opts []client.WriteOption
+	if w != "" {
+		opts = append(opts, client.WriteQuorum(w))
+	}
+	if ctx != "" {
+		opts = append(opts, client.WithContext(ctx))
+	}
+	return opts
 }
 
 // valueArg is a VALUE argument: itself, or stdin's contents for "-".
@@ -151,6 +196,7 @@ func (a *app) valueArg(v string) ([]byte, error) {
 
 func (a *app) newDelCmd() *cobra.Command {
 	var version uint64
+	var w, causalCtx string
 	cmd := &cobra.Command{
 		Use:     "del KEY",
 		Aliases: []string{"delete", "rm"},
@@ -161,6 +207,7 @@ func (a *app) newDelCmd() *cobra.Command {
 			if cmd.Flags().Changed("version") {
 				opts = append(opts, client.IfVersion(version))
 			}
+			opts = append(opts, leaderlessWriteOpts(w, causalCtx)...)
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -174,11 +221,16 @@ func (a *app) newDelCmd() *cobra.Command {
 			if a.json {
 				return a.printJSON(writeJSON{api.WriteResult{Key: wr.Key, Version: wr.Version}, wr.Node})
 			}
+			if wr.Context != "" {
+				fmt.Fprintf(a.stdout, "OK deleted (context=%s)\n", wr.Context)
+				return nil
+			}
 			fmt.Fprintf(a.stdout, "OK deleted version=%d\n", wr.Version)
 			return nil
 		},
 	}
 	cmd.Flags().Uint64Var(&version, "version", 0, "delete only if the key is at this version (exit 4 otherwise)")
+	addLeaderlessWriteFlags(cmd, &w, &causalCtx)
 	return cmd
 }
 

@@ -107,7 +107,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newGetCmd(), a.newPutCmd("put"), a.newPutCmd("upd"), a.newDelCmd(), a.newScanCmd(),
 		a.newStatusCmd(), a.newDumpCmd(), a.newLocateCmd(), a.newNSCmd(),
 		a.newShellCmd(), a.newUpCmd(), a.newNodeCmd(), a.newDownCmd(),
-		a.newFaultCmd(), a.newVerifyCmd(),
+		a.newFaultCmd(), a.newVerifyCmd(), a.newRepairCmd(),
 		a.newWatchCmd(),
 		newServerCmd(),
 	)

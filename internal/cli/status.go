@@ -93,7 +93,10 @@ func formatShards(w io.Writer, shards []api.Shard) {
 	var keys int64
 	for _, s := range shards {
 		leader := s.Leader
-		if leader == "" {
+		switch {
+		case s.Mode != "" && s.Mode != "strong":
+			leader = "-" // leaderless by design
+		case leader == "":
 			leader = "NONE"
 			leaderless++
 		}

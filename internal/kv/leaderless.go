@@ -30,7 +30,7 @@ func (s *Service) leaderlessGet(ctx context.Context, ns *membership.NamespaceMap
 	if err != nil {
 		return Entry{}, err
 	}
-	res, err := eng.Get(ctx, ns, key, dynamo.ReadOptions{R: opts.R, Token: opts.Token})
+	res, err := eng.Get(ctx, ns, key, dynamo.ReadOptions{R: opts.R, Token: opts.Token, Local: opts.Consistency == Stale})
 	if err != nil {
 		return Entry{}, leaderlessErr(err)
 	}

@@ -155,7 +155,7 @@ func shardViews(m *membership.Map, reports map[keyspace.NodeID]nodeReport) []api
 	for _, ns := range m.Namespaces {
 		for s := range ns.Placement {
 			sh := ns.Shard(s)
-			v := api.Shard{Namespace: ns.Name, ID: s, Group: sh.Group.String(), Keys: -1}
+			v := api.Shard{Namespace: ns.Name, Mode: ns.Mode.String(), ID: s, Group: sh.Group.String(), Keys: -1}
 			for _, r := range sh.Replicas {
 				v.Replicas = append(v.Replicas, r.String())
 			}

@@ -2,6 +2,11 @@ package node
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/distkv/distkv/internal/kv"
 
 	"github.com/distkv/distkv/api"
 	"github.com/distkv/distkv/internal/keyspace"
@@ -72,3 +77,49 @@ func (n *Node) dumpLeaderless(ctx context.Context, sh membership.Shard, fn func(
 
 // PendingHints counts the hints this node holds for other replicas.
 func (n *Node) PendingHints() int { return n.dynamo.PendingHints() }
+
+func (n *Node) leaderlessRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/admin/repair", n.repair)
+	mux.HandleFunc("POST /v1/admin/plant", n.plant)
+}
+
+// repair runs one anti-entropy round over this node's leaderless replicas.
+func (n *Node) repair(w http.ResponseWriter, r *http.Request) {
+	k, err := n.dynamo.Repair(r.Context())
+	if err != nil {
+		writeAPIError(w, http.StatusInternalServerError, api.CodeInternal, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(api.RepairResult{Node: n.NodeID(), Keys: k})
+}
+
+// plant puts a divergent value on one replica (fault injection).
+func (n *Node) plant(w http.ResponseWriter, r *http.Request) {
+	if !n.faultsAllowed(w) {
+		return
+	}
+	var req api.PlantRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, int64(n.kv.Limits().MaxValue)+64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeAPIError(w, http.StatusBadRequest, api.CodeInvalid, "plant body: "+err.Error())
+		return
+	}
+	target, err := keyspace.ParseNodeID(req.Node)
+	if err != nil || req.Key == "" {
+		writeAPIError(w, http.StatusBadRequest, api.CodeInvalid, "plant needs a node (n2) and a key")
+		return
+	}
+	if err := n.kv.Plant(r.Context(), req.Namespace, target, []byte(req.Key), []byte(req.Value)); err != nil {
+		status, code := http.StatusBadRequest, api.CodeInvalid
+		if errors.Is(err, kv.ErrNoNamespace) {
+			status, code = http.StatusNotFound, api.CodeNamespaceNotFound
+		}
+		writeAPIError(w, status, code, err.Error())
+		return
+	}
+	n.log.Warn("fault injected: planted a divergent value", "ns", req.Namespace, "key", req.Key, "node", req.Node)
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]string{"planted": req.Key, "node": target.String()})
+}

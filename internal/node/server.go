@@ -96,6 +96,7 @@ func (n *Node) HTTPHandler() http.Handler {
 func (n *Node) extraRoutes(mux *http.ServeMux) {
 	n.faultRoutes(mux)
 	n.watchRoutes(mux)
+	n.leaderlessRoutes(mux)
 }
 
 func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/distkv/distkv/internal/keyspace"
 	"github.com/distkv/distkv/internal/membership"
@@ -20,6 +21,9 @@ type ReadOptions struct {
 	R int
 	// Token is the client's causal token (causal namespaces).
 	Token string
+	// Local serves the read from this node's replica alone when it has one
+	// (consistency=stale): no quorum, no repair.
+	Local bool
 }
 
 // WriteOptions configure a write.
@@ -98,6 +102,10 @@ func (e *Engine) Get(ctx context.Context, ns *membership.NamespaceMap, key []byt
 		return e.causalRead(ctx, ns, key, o.Token)
 	}
 	sh := ns.Locate(key)
+	if o.Local && slices.Contains(sh.Replicas, e.self()) {
+		set, _, err := e.store.get(uint64(sh.Group), key)
+		return resultOf(set), err
+	}
 	r := quorum(o.R, ns.R, len(sh.Replicas))
 	set, answered, err := e.gather(ctx, sh, key, r)
 	if err != nil {
@@ -147,8 +155,8 @@ func (e *Engine) gather(ctx context.Context, sh membership.Shard, key []byte, r 
 			}
 			got = append(got, a)
 			if a.found {
+				merged = mergeAnswer(merged, a.set, found == 0)
 				found++
-				merged = dvv.Merge(merged, a.set)
 			}
 		case <-ctx.Done():
 			return dvv.Set{}, nil, fmt.Errorf("%w: %d of %d replicas answered in time", ErrUnavailable, len(got), r)
@@ -164,7 +172,8 @@ func (e *Engine) gather(ctx context.Context, sh membership.Shard, key []byte, r 
 			if a.err == nil {
 				got = append(got, a)
 				if a.found {
-					merged = dvv.Merge(merged, a.set)
+					merged = mergeAnswer(merged, a.set, found == 0)
+					found++
 				}
 			}
 		default:
@@ -176,6 +185,17 @@ func (e *Engine) gather(ctx context.Context, sh membership.Shard, key []byte, r 
 		merged, _ = merged.ResolveLWW()
 	}
 	return merged, got, nil
+}
+
+// mergeAnswer folds one replica's state into the read's result. The first
+// is taken as is: merging with an empty state would drop a sibling whose
+// dot every context covers (a planted stale value, which a read that only
+// finds that replica should still show).
+func mergeAnswer(merged, in dvv.Set, first bool) dvv.Set {
+	if first {
+		return in
+	}
+	return dvv.Merge(merged, in)
 }
 
 func (e *Engine) fetch(ctx context.Context, n keyspace.NodeID, g uint64, key []byte) answer {
@@ -456,15 +476,22 @@ func (e *Engine) fallbacks(sh membership.Shard, k int) []keyspace.NodeID {
 	return out
 }
 
+// decodeContext reads a causal context or token. A client may send several
+// tokens, comma-separated (concurrent requests of one session); they are
+// merged.
 func decodeContext(tok string) (dvv.VV, error) {
-	if tok == "" {
-		return dvv.VV{}, nil
+	out := dvv.VV{}
+	for _, part := range strings.Split(tok, ",") {
+		if part = strings.TrimSpace(part); part == "" {
+			continue
+		}
+		v, err := dvv.DecodeToken(part)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrBadToken, err)
+		}
+		out = out.Merge(v)
 	}
-	v, err := dvv.DecodeToken(tok)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadToken, err)
-	}
-	return v, nil
+	return out, nil
 }
 
 // ScanEntry is a key listed by Scan.
