@@ -15,15 +15,19 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/distkv/distkv/api"
+	"github.com/distkv/distkv/client"
 	"github.com/distkv/distkv/internal/verify"
 )
 
 func (a *app) newVerifyCmd() *cobra.Command {
 	var (
-		cfg    verify.Config
-		faults string
-		nodes  int
-		seed   int64
+		cfg       verify.Config
+		faults    string
+		nodes     int
+		seed      int64
+		mode      string
+		conflicts string
 	)
 	cmd := &cobra.Command{
 		Use:   "verify",
@@ -48,6 +52,9 @@ must allow fault injection (kill and pause then need a local cluster).`,
 				cfg.Faults = strings.Split(faults, ",")
 			}
 			cfg.Log = a.stdout
+			if a.ns != "" && a.ns != "default" {
+				cfg.Namespace = a.ns
+			}
 			if cmd.Flags().Changed("endpoints") {
 				cfg.Endpoints = splitList(a.endpoints)
 				return a.runVerify(cmd.Context(), cfg)
@@ -55,7 +62,10 @@ must allow fault injection (kill and pause then need a local cluster).`,
 			if nodes < 3 {
 				return usagef("--nodes must be at least 3 (a cluster that can lose one node), got %d", nodes)
 			}
-			return a.verifyLocal(cmd.Context(), cfg, nodes)
+			if mode != "strong" && cfg.Namespace == "" {
+				cfg.Namespace = mode
+			}
+			return a.verifyLocal(cmd.Context(), cfg, nodes, api.Namespace{Name: cfg.Namespace, Mode: mode, Conflicts: conflicts})
 		},
 	}
 	f := cmd.Flags()
@@ -66,6 +76,8 @@ must allow fault injection (kill and pause then need a local cluster).`,
 	f.Int64Var(&seed, "seed", 0, "schedule and workload seed (0: pick one and print it)")
 	f.StringVar(&cfg.Out, "out", "", "directory for the JSON report and, on a violation, the history's HTML visualization")
 	f.IntVar(&nodes, "nodes", 3, "size of the local cluster started when --endpoints is not given")
+	f.StringVar(&mode, "mode", "strong", "local cluster: the mode of the namespace to verify (--ns, created for the run): strong, eventual or causal")
+	f.StringVar(&conflicts, "conflicts", "siblings", "local cluster, eventual or causal --mode: lww or siblings")
 	return cmd
 }
 
@@ -95,7 +107,7 @@ func (a *app) runVerify(ctx context.Context, cfg verify.Config) error {
 // verifyLocal starts a local cluster of nodes processes (distkv up in a
 // temporary directory), verifies it with process faults enabled, and stops
 // it.
-func (a *app) verifyLocal(ctx context.Context, cfg verify.Config, nodes int) error {
+func (a *app) verifyLocal(ctx context.Context, cfg verify.Config, nodes int, ns api.Namespace) error {
 	exe, err := a.executable()
 	if err != nil {
 		return err
@@ -127,6 +139,22 @@ func (a *app) verifyLocal(ctx context.Context, cfg verify.Config, nodes int) err
 	}
 	for i := 1; i <= nodes; i++ {
 		cfg.Endpoints = append(cfg.Endpoints, fmt.Sprintf("127.0.0.1:%d", base+i))
+	}
+	if ns.Name != "" {
+		if ns.Mode == "strong" {
+			ns.Conflicts = ""
+		}
+		c, err := client.New(client.Config{Endpoints: cfg.Endpoints})
+		if err != nil {
+			return err
+		}
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		_, err = c.CreateNamespace(cctx, api.Namespace{Name: ns.Name, Mode: ns.Mode, Shards: 8, Conflicts: ns.Conflicts})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("creating namespace %s: %w", ns.Name, err)
+		}
+		fmt.Fprintf(a.stdout, "verify: created %s namespace %q\n", ns.Mode, ns.Name)
 	}
 	quiet := &app{stdout: discard{}, stderr: discard{}, exe: exe, getenv: a.getenv, timeout: a.timeout}
 	cfg.Procs = localProcs{a: quiet, dir: dir}

@@ -124,11 +124,15 @@ func (n *nemesis) inject(ctx context.Context, kind string) (faultWindow, error) 
 		if err != nil {
 			return w, err
 		}
-		if loc.Leader != "" {
+		role := "leader"
+		switch {
+		case loc.Leader != "":
 			victim = loc.Leader
+		case len(loc.Replicas) > 0: // leaderless: a replica
+			victim, role = loc.Replicas[n.rng.Intn(len(loc.Replicas))], "replica"
 		}
 		w.ProbeKey = probe
-		w.Detail = fmt.Sprintf("%s (leader of %s/%d)", victim, loc.Namespace, loc.Shard)
+		w.Detail = fmt.Sprintf("%s (%s of %s/%d)", victim, role, loc.Namespace, loc.Shard)
 		w.Start = time.Now()
 		if err := n.run.cfg.Procs.Kill(ctx, victim); err != nil {
 			return w, err

@@ -13,6 +13,7 @@ import (
 // Report is a verification's verdict and figures.
 type Report struct {
 	Seed     int64         `json:"seed"`
+	Mode     string        `json:"mode"`
 	Duration time.Duration `json:"duration_ns"`
 	Faults   []string      `json:"faults"`
 
@@ -36,6 +37,10 @@ type Report struct {
 
 	Acked    int      `json:"acknowledged_writes"`
 	LostKeys []string `json:"lost_writes,omitempty"`
+
+	// SessionViolations are broken causal-session guarantees (causal
+	// namespaces: a key read older than what the session saw before).
+	SessionViolations []string `json:"session_violations,omitempty"`
 
 	Clean bool `json:"clean"`
 }
@@ -116,7 +121,7 @@ func (rep *Report) FailoverTimes() []time.Duration {
 
 // Print writes the report for a person.
 func (rep *Report) Print(w io.Writer) {
-	fmt.Fprintf(w, "\nverify: seed %d, %v, faults %s\n", rep.Seed, rep.Duration, strings.Join(rep.Faults, ","))
+	fmt.Fprintf(w, "\nverify: seed %d, %s namespace, %v, faults %s\n", rep.Seed, orStrong(rep.Mode), rep.Duration, strings.Join(rep.Faults, ","))
 	fmt.Fprintf(w, "operations: %d (%d ok, %d failed with nothing done, %d unknown outcome)\n", rep.Ops, rep.OK, rep.Failed, rep.Unknown)
 	if len(rep.Windows) > 0 {
 		fmt.Fprintf(w, "\n%-9s %-28s %7s %6s %6s %9s %9s\n", "FAULT", "DETAIL", "AT", "FOR", "OPS", "AVAIL", "RECOVERY")
@@ -133,10 +138,20 @@ func (rep *Report) Print(w io.Writer) {
 		}
 	}
 	if fo := rep.FailoverTimes(); len(fo) > 0 {
-		fmt.Fprintf(w, "\nleader kills: %d, time to first write on the shard: p50 %v, max %v\n",
-			len(fo), fo[len(fo)/2].Round(time.Millisecond), fo[len(fo)-1].Round(time.Millisecond))
+		fmt.Fprintf(w, "\nkills: %d, time to the first write on the shard: p50 %v, max %v\n",
+			len(fo), fo[(len(fo)-1)/2].Round(time.Millisecond), fo[len(fo)-1].Round(time.Millisecond))
 	}
-	fmt.Fprintf(w, "\nlinearizability: %s (%d key histories)\n", rep.Verdict, rep.Histories)
+	switch rep.Mode {
+	case "strong", "":
+		fmt.Fprintf(w, "\nlinearizability: %s (%d key histories)\n", rep.Verdict, rep.Histories)
+	case "causal":
+		fmt.Fprintf(w, "\ncausal sessions: %d violations (read your writes, monotonic reads)\n", len(rep.SessionViolations))
+		for _, v := range rep.SessionViolations[:min(len(rep.SessionViolations), 10)] {
+			fmt.Fprintf(w, "  %s\n", v)
+		}
+	default:
+		fmt.Fprintf(w, "\n%s namespace: no linearizability check (concurrent writes become siblings)\n", rep.Mode)
+	}
 	if rep.FailingKey != "" {
 		fmt.Fprintf(w, "smallest failing history, key %s:\n  %s\n", rep.FailingKey, strings.Join(rep.FailingOps, "\n  "))
 	}
@@ -157,4 +172,11 @@ func (rep *Report) Print(w io.Writer) {
 	} else {
 		fmt.Fprintln(w, "\nverdict: VIOLATIONS FOUND")
 	}
+}
+
+func orStrong(mode string) string {
+	if mode == "" {
+		return "strong"
+	}
+	return mode
 }

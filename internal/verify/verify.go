@@ -116,9 +116,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		cl = cl.WithNamespace(cfg.Namespace)
 	}
 	run := &runState{cfg: cfg, cl: cl, rec: lincheck.NewRecorder(), start: time.Now(),
-		prefix: fmt.Sprintf("verify/%d-%d/", cfg.Seed, time.Now().UnixNano()%1e6)}
-	fmt.Fprintf(cfg.Log, "verify: seed %d, %d clients, %d keys, %v, faults %s\n",
-		cfg.Seed, cfg.Clients, cfg.Keys, cfg.Duration, strings.Join(cfg.Faults, ","))
+		prefix: fmt.Sprintf("verify/%d-%d/", cfg.Seed, time.Now().UnixNano()%1e6), mode: "strong"}
+	if cfg.Namespace != "" {
+		ns, err := cl.Namespace(ctx, cfg.Namespace)
+		if err != nil {
+			return nil, fmt.Errorf("verify: namespace %s: %w", cfg.Namespace, err)
+		}
+		run.mode = ns.Mode
+	}
+	fmt.Fprintf(cfg.Log, "verify: seed %d, %s namespace, %d clients, %d keys, %v, faults %s\n",
+		cfg.Seed, run.mode, cfg.Clients, cfg.Keys, cfg.Duration, strings.Join(cfg.Faults, ","))
 	wctx, stop := context.WithCancel(ctx)
 	done := run.startWorkload(wctx)
 	nem := &nemesis{run: run, rng: rand.New(rand.NewSource(cfg.Seed))}

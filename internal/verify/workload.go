@@ -35,10 +35,16 @@ type runState struct {
 	start  time.Time
 	prefix string
 
-	mu    sync.Mutex
-	ops   []opRecord
-	acked map[string]string // durability probes acknowledged
-	nem   []faultWindow
+	// mode is the namespace's: strong runs are checked for
+	// linearizability; eventual and causal ones for convergence,
+	// durability and (causal) session guarantees.
+	mode string
+
+	mu         sync.Mutex
+	ops        []opRecord
+	acked      map[string]string // durability probes acknowledged
+	nem        []faultWindow
+	violations []string // causal session guarantees broken
 }
 
 func (r *runState) key(i int) string { return fmt.Sprintf("%sk%d", r.prefix, i) }
@@ -59,7 +65,14 @@ func (r *runState) startWorkload(ctx context.Context) <-chan struct{} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := &worker{run: r, id: i, rng: rand.New(rand.NewSource(r.cfg.Seed*7919 + int64(i))), seen: map[string]uint64{}}
+			w := &worker{run: r, id: i, rng: rand.New(rand.NewSource(r.cfg.Seed*7919 + int64(i))), seen: map[string]uint64{}, cl: r.cl}
+			if r.mode != "strong" {
+				// Each worker is its own causal session.
+				if cl, err := client.New(client.Config{Endpoints: r.cfg.Endpoints, Timeout: 2 * time.Second, RetryTimeout: 4 * time.Second}); err == nil {
+					w.cl = cl.WithNamespace(r.cfg.Namespace)
+				}
+				w.contexts = map[string]string{}
+			}
 			w.loop(ctx)
 		}()
 	}
@@ -69,19 +82,26 @@ func (r *runState) startWorkload(ctx context.Context) <-chan struct{} {
 
 type worker struct {
 	run  *runState
+	cl   *client.Client
 	id   int
 	rng  *rand.Rand
 	seen map[string]uint64
 	seq  int
+	// contexts (leaderless) is, per shared key, the newest causal context
+	// this session has seen.
+	contexts map[string]string
 }
 
 func (w *worker) loop(ctx context.Context) {
 	for ctx.Err() == nil {
 		w.seq++
 		opCtx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
-		if w.seq%4 == 0 {
+		switch {
+		case w.seq%4 == 0:
 			w.durable(opCtx)
-		} else {
+		case w.run.mode != "strong":
+			w.leaderless(opCtx)
+		default:
 			w.register(opCtx)
 		}
 		cancel()
@@ -92,7 +112,7 @@ func (w *worker) loop(ctx context.Context) {
 func (w *worker) durable(ctx context.Context) {
 	k := fmt.Sprintf("%sdur/%d/%d", w.run.prefix, w.id, w.seq)
 	start := time.Now()
-	_, err := w.run.cl.Put(ctx, k, []byte(k))
+	_, err := w.cl.Put(ctx, k, []byte(k))
 	o := classifyWrite(err)
 	w.run.note(opRecord{start: start, end: time.Now(), write: true, outcome: o})
 	if err == nil {

@@ -106,6 +106,24 @@ func TestVerify(t *testing.T) {
 	}
 }
 
+// TestVerifyLeaderless runs distkv verify on eventual and causal
+// namespaces: convergence, no lost acknowledged write (siblings counted),
+// and, for causal, the session checks.
+func TestVerifyLeaderless(t *testing.T) {
+	for _, mode := range []string{"eventual", "causal"} {
+		t.Run(mode, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, "verify", "--mode", mode, "--seed", "1", "--duration", "15s", "--out", t.TempDir())
+			out, err := cmd.CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "verdict: CLEAN") {
+				t.Fatalf("distkv verify --mode %s: %v\n%s", mode, err, out)
+			}
+			t.Logf("%s", tail(string(out), 12))
+		})
+	}
+}
+
 var killCycles = flag.Int("kill.cycles", 20, "cycles of TestKill9Durability")
 
 // TestKill9Durability writes with many clients while, at a random moment of
