@@ -139,32 +139,28 @@ func (e *Engine) gather(ctx context.Context, sh membership.Shard, key []byte, r 
 	for _, n := range targets {
 		go func() { ch <- e.fetch(ctx, n, uint64(sh.Group), key) }()
 	}
-	// A "not found" answer counts toward R only once every replica has
-	// answered (Riak's notfound_ok=false): a replica that missed a write
-	// (a hint not yet delivered, a restart) must not hide it from a read
-	// that another replica could serve.
 	var got []answer
 	var merged dvv.Set
-	failed, found := 0, 0
-	for found < r && len(got)+failed < len(targets) {
+	tally := readTally{r: r, targets: len(targets)}
+	for !tally.done() {
 		select {
 		case a := <-ch:
+			tally.add(a.err == nil && a.found, a.err != nil)
 			if a.err != nil {
-				failed++
 				continue
 			}
 			got = append(got, a)
 			if a.found {
-				merged = mergeAnswer(merged, a.set, found == 0)
-				found++
+				merged = mergeAnswer(merged, a.set, tally.found == 1)
 			}
 		case <-ctx.Done():
-			return dvv.Set{}, nil, fmt.Errorf("%w: %d of %d replicas answered in time", ErrUnavailable, len(got), r)
+			return dvv.Set{}, nil, fmt.Errorf("%w: %d of %d replicas answered in time", ErrUnavailable, tally.answered(), r)
 		}
 	}
-	if len(got) < r {
-		return dvv.Set{}, nil, fmt.Errorf("%w: only %d of %d replicas answered", ErrUnavailable, len(got), r)
+	if !tally.ok() {
+		return dvv.Set{}, nil, fmt.Errorf("%w: only %d of %d replicas answered", ErrUnavailable, tally.answered(), r)
 	}
+	found := tally.found
 	// Take whatever else has already arrived, for a better merge and repair.
 	for more := true; more; {
 		select {
@@ -186,6 +182,38 @@ func (e *Engine) gather(ctx context.Context, sh membership.Shard, key []byte, r 
 	}
 	return merged, got, nil
 }
+
+// readTally decides when a read has heard enough. A "not found" answer
+// counts toward R only once every replica has answered (Riak's
+// notfound_ok=false): a replica that missed a write (a hint not yet
+// delivered, a restart) must not hide it from a read another replica could
+// serve. Failed replicas never count.
+type readTally struct {
+	r, targets          int
+	found, empty, fails int
+}
+
+func (t *readTally) add(found, failed bool) {
+	switch {
+	case failed:
+		t.fails++
+	case found:
+		t.found++
+	default:
+		t.empty++
+	}
+}
+
+func (t *readTally) answered() int { return t.found + t.empty }
+
+// done: enough values found, or nobody left to hear from.
+func (t *readTally) done() bool {
+	return t.found >= t.r || t.answered()+t.fails == t.targets
+}
+
+// ok: the read may be answered (found values, or R replicas agreeing the
+// key is absent).
+func (t *readTally) ok() bool { return t.found >= t.r || t.answered() >= t.r }
 
 // mergeAnswer folds one replica's state into the read's result. The first
 // is taken as is: merging with an empty state would drop a sibling whose
