@@ -108,6 +108,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newStatusCmd(), a.newDumpCmd(), a.newLocateCmd(), a.newNSCmd(),
 		a.newShellCmd(), a.newUpCmd(), a.newNodeCmd(), a.newDownCmd(),
 		a.newFaultCmd(), a.newVerifyCmd(), a.newRepairCmd(),
+		a.newBenchCmd(),
 		a.newWatchCmd(),
 		newServerCmd(),
 	)

@@ -1,0 +1,152 @@
+package bench
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"sync/atomic"
+)
+
+// Workload is a YCSB-style operation mix.
+type Workload struct {
+	// Name is the --workload name: load, a, b, c or w.
+	Name string
+	// ReadFraction is the share of operations that read; the rest update
+	// (an unconditional write of an existing key).
+	ReadFraction float64
+	// Load inserts keys 0..N-1 once each, in order across all workers,
+	// and ends when they are all written.
+	Load bool
+}
+
+// workloads are the named mixes, as in YCSB: a is update heavy, b read
+// mostly, c read only; w (write only) is ours.
+var workloads = map[string]Workload{
+	"load": {Name: "load", Load: true},
+	"a":    {Name: "a", ReadFraction: 0.5},
+	"b":    {Name: "b", ReadFraction: 0.95},
+	"c":    {Name: "c", ReadFraction: 1},
+	"w":    {Name: "w", ReadFraction: 0},
+}
+
+// WorkloadNames lists the workload names, sorted.
+func WorkloadNames() []string {
+	return slices.Sorted(func(yield func(string) bool) {
+		for n := range workloads {
+			if !yield(n) {
+				return
+			}
+		}
+	})
+}
+
+// ParseWorkload returns the workload called name.
+func ParseWorkload(name string) (Workload, error) {
+	w, ok := workloads[name]
+	if !ok {
+		return Workload{}, fmt.Errorf("unknown workload %q (want one of %v)", name, WorkloadNames())
+	}
+	return w, nil
+}
+
+// Key distributions of --dist.
+const (
+	DistUniform = "uniform"
+	DistZipfian = "zipfian"
+)
+
+// NewKeyChooser returns the chooser of distribution dist over n keys.
+func NewKeyChooser(dist string, n uint64) (KeyChooser, error) {
+	switch dist {
+	case DistUniform:
+		return Uniform{N: n}, nil
+	case DistZipfian:
+		return NewZipfian(n, ZipfTheta), nil
+	}
+	return nil, fmt.Errorf("unknown key distribution %q (want %s or %s)", dist, DistUniform, DistZipfian)
+}
+
+// OpKind is what an operation does.
+type OpKind uint8
+
+// Operation kinds.
+const (
+	OpRead  OpKind = iota // Get
+	OpWrite               // Put: an update, or an insert of workload load
+	numOpKinds
+)
+
+// String is "read" or "write".
+func (k OpKind) String() string {
+	if k == OpRead {
+		return "read"
+	}
+	return "write"
+}
+
+// Op is one operation to run: a kind and a key index.
+type Op struct {
+	Kind OpKind
+	Key  uint64
+}
+
+// Generator produces a workload's operations. One Generator is shared by
+// all workers; each passes its own random source to Next, so a seeded run
+// is reproducible per worker. Only workload load has shared state (the
+// next key to insert).
+type Generator struct {
+	w      Workload
+	n      uint64
+	keys   KeyChooser
+	loaded atomic.Uint64 // workload load: keys handed out so far
+}
+
+// NewGenerator returns the generator of w over n keys chosen by keys
+// (ignored by workload load, which inserts in order).
+func NewGenerator(w Workload, n uint64, keys KeyChooser) *Generator {
+	return &Generator{w: w, n: n, keys: keys}
+}
+
+// Next returns the next operation, or false when the workload is done
+// (only load ends by itself: after key n-1 has been handed out).
+func (g *Generator) Next(r *rand.Rand) (Op, bool) {
+	if g.w.Load {
+		k := g.loaded.Add(1) - 1
+		return Op{Kind: OpWrite, Key: k}, k < g.n
+	}
+	kind := OpWrite
+	if g.w.ReadFraction >= 1 || (g.w.ReadFraction > 0 && r.Float64() < g.w.ReadFraction) {
+		kind = OpRead
+	}
+	return Op{Kind: kind, Key: g.keys.Next(r)}, true
+}
+
+// MinKeySize is the smallest key size that can name n distinct keys:
+// the "k" prefix and the decimal digits of n-1.
+func MinKeySize(n uint64) int {
+	return 1 + len(strconv.FormatUint(max(n, 1)-1, 10))
+}
+
+// AppendKey appends the key of index i, size bytes long, to dst: "k"
+// followed by i in decimal, zero-padded to size-1 digits. size must be at
+// least MinKeySize of the key count, so that keys never collide.
+func AppendKey(dst []byte, i uint64, size int) []byte {
+	dst = append(dst, 'k')
+	digits := strconv.AppendUint(nil, i, 10)
+	for range size - 1 - len(digits) {
+		dst = append(dst, '0')
+	}
+	return append(dst, digits...)
+}
+
+// NewValue returns a value of size bytes of random lower-case letters.
+// Values are drawn once per worker: none of the stores compresses, so
+// their content does not matter, only their size.
+func NewValue(r *rand.Rand, size int) []byte {
+	v := make([]byte, size)
+	for i := range v {
+		v[i] = byte('a' + r.IntN(26))
+	}
+	return v
+}
