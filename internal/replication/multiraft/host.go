@@ -345,18 +345,24 @@ func (h *Host) TransferLeadership(ctx context.Context, group, to uint64) error {
 }
 
 // TransferAllLeadership hands every group this node leads to its most
-// up-to-date follower and waits until this node leads none, or ctx ends.
-// Used for graceful shutdown.
+// up-to-date follower and waits until this node leads none that has one,
+// or ctx ends. A group with no live follower (a single replica) stays led
+// here: there is nobody to hand it to. Used for graceful shutdown.
 func (h *Host) TransferAllLeadership(ctx context.Context) error {
 	for {
 		leading := 0
 		err := h.do(ctx, func() {
 			for _, r := range h.groups {
-				if r.isLeader() {
-					leading++
-					if to := r.bestFollower(); to != 0 && r.rn.BasicStatus().LeadTransferee == 0 {
-						r.rn.TransferLeader(to)
-					}
+				if !r.isLeader() {
+					continue
+				}
+				to := r.bestFollower()
+				if to == 0 {
+					continue
+				}
+				leading++
+				if r.rn.BasicStatus().LeadTransferee == 0 {
+					r.rn.TransferLeader(to)
 				}
 			}
 		})
