@@ -144,3 +144,31 @@ func TestCrashLosesOnlyUnsyncedWrites(t *testing.T) {
 		t.Fatal("unsynced write survived a crash that keeps only synced data")
 	}
 }
+
+// A batch committed without sync survives a crash once SyncWAL returned.
+func TestSyncWALMakesEarlierCommitsDurable(t *testing.T) {
+	fs := NewCrashableMemFS()
+	e, err := Open(Config{FS: fs, Dir: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := e.NewWriteBatch()
+	_ = b.Set([]byte("k"), []byte("v"))
+	if err := b.Commit(false); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	if err := e.SyncWAL(); err != nil {
+		t.Fatal(err)
+	}
+	crashed := fs.CrashClone(CrashCloneCfg{})
+	_ = e.Close()
+	e2, err := Open(Config{FS: crashed, Dir: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	if _, ok, _ := e2.Get([]byte("k")); !ok {
+		t.Fatal("a write committed before SyncWAL was lost in a crash")
+	}
+}
