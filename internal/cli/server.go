@@ -69,6 +69,7 @@ Every flag also reads DISTKV_<FLAG> (e.g. DISTKV_DATA_DIR).`,
 	f.StringVar(&o.FTPUser, "ftp-user", "", "FTP user (required with --ftp-password off loopback)")
 	f.StringVar(&o.FTPPassword, "ftp-password", "", "FTP password")
 	f.BoolVar(&o.AllowFaultInjection, "allow-fault-injection", false, "enable the fault-injection endpoints (/v1/admin/faults)")
+	f.BoolVar(&o.EnablePprof, "enable-pprof", false, "serve Go's profiler at /debug/pprof/ on the client address")
 	f.IntVar(&o.MaxKeyBytes, "max-key-bytes", 4<<10, "largest key accepted")
 	f.IntVar(&o.MaxValueBytes, "max-value-bytes", 1<<20, "largest value accepted")
 	return cmd

@@ -70,6 +70,8 @@ type Config struct {
 	Logger *slog.Logger
 	// AllowFaultInjection enables the fault-injection endpoints.
 	AllowFaultInjection bool
+	// EnablePprof serves /debug/pprof/.
+	EnablePprof bool
 	// TestingUnsafeLocalReads: see kv.Config. Tests only.
 	TestingUnsafeLocalReads bool
 }

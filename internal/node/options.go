@@ -42,6 +42,10 @@ type Options struct {
 	// AllowFaultInjection enables the /v1/admin/faults endpoints.
 	AllowFaultInjection bool
 
+	// EnablePprof serves Go's profiler under /debug/pprof/ on the client
+	// address.
+	EnablePprof bool
+
 	// Limits.
 	MaxKeyBytes   int
 	MaxValueBytes int

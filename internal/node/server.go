@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -97,6 +98,13 @@ func (n *Node) extraRoutes(mux *http.ServeMux) {
 	n.faultRoutes(mux)
 	n.watchRoutes(mux)
 	n.leaderlessRoutes(mux)
+	if n.cfg.EnablePprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 }
 
 func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
@@ -133,7 +141,7 @@ func (o Options) Config() (Config, error) {
 		return Config{}, fmt.Errorf("--id: %w", err)
 	}
 	cfg := Config{ID: id, ClientAddr: o.ClientAddr, PeerAddr: o.PeerAddr, RedisAddr: o.RedisAddr, FTPAddr: o.FTPAddr, DataDir: o.DataDir, InMemory: o.InMemory,
-		DefaultShards: o.ShardCount, AllowFaultInjection: o.AllowFaultInjection,
+		DefaultShards: o.ShardCount, AllowFaultInjection: o.AllowFaultInjection, EnablePprof: o.EnablePprof,
 		Limits: kv.Limits{MaxKey: o.MaxKeyBytes, MaxValue: o.MaxValueBytes}}
 	if cfg.ClientAddr == "" || cfg.PeerAddr == "" {
 		return Config{}, errors.New("--client-addr and --peer-addr are required (or SOCKET_ADDRESS and VIEW)")
@@ -210,7 +218,7 @@ func (o Options) seed004Config() (Config, error) {
 	}
 	cfg.DataDir, cfg.InMemory = o.DataDir, o.InMemory || o.DataDir == ""
 	cfg.RedisAddr, cfg.FTPAddr = o.RedisAddr, o.FTPAddr
-	cfg.DefaultShards, cfg.AllowFaultInjection = o.ShardCount, o.AllowFaultInjection
+	cfg.DefaultShards, cfg.AllowFaultInjection, cfg.EnablePprof = o.ShardCount, o.AllowFaultInjection, o.EnablePprof
 	cfg.Limits = kv.Limits{MaxKey: o.MaxKeyBytes, MaxValue: o.MaxValueBytes}
 	if o.PeerAddr != "" {
 		cfg.PeerAddr = o.PeerAddr
