@@ -25,6 +25,15 @@ func (s *Service) route(ctx context.Context, sh membership.Shard, q *request) (*
 			return p, err
 		}
 	}
+	if !q.isWrite() && s.hosts(sh) {
+		// A replica serves a linearizable read itself: Raft's ReadIndex
+		// from a follower asks the leader to confirm the index, so the
+		// request and its value need not travel to the leader.
+		p, err := s.execLocal(ctx, q, false)
+		if err == nil || !retryable(q, err) {
+			return p, s.final(q, err)
+		}
+	}
 	var lastErr error
 	skip := map[keyspace.NodeID]bool{}
 	for attempt := 0; ; attempt++ {
@@ -63,6 +72,12 @@ func (s *Service) route(ctx context.Context, sh membership.Shard, q *request) (*
 			return nil, s.gaveUp(q, lastErr, ctx.Err())
 		}
 	}
+}
+
+// hosts reports whether this node has a replica of the shard.
+func (s *Service) hosts(sh membership.Shard) bool {
+	_, hosted := s.cfg.Host.Leader(uint64(sh.Group))
+	return hosted
 }
 
 // tryLocalReplica serves a stale read from this node's replica when it has

@@ -85,6 +85,18 @@ type Host struct {
 	groups   map[uint64]*replica
 	nextRead uint64
 	sending  map[snapKey]bool
+	seq      uint64         // last staged cycle
+	synced   uint64         // last staged cycle known durable
+	pending  []*stagedCycle // staged cycles not yet released, in order
+
+	// The syncer: the loop stores the cycle it needs durable and kicks;
+	// the syncer stores the cycle its last fsync covered and wakes the
+	// loop. (Not through the event queue: that queue is bounded and may
+	// drop, and a lost completion would stall every staged group.)
+	syncWant atomic.Uint64
+	durable  atomic.Uint64
+	syncKick chan struct{}
+	syncDone chan struct{}
 
 	view struct {
 		sync.RWMutex
@@ -128,17 +140,22 @@ func New(cfg Config) (*Host, error) {
 		return nil, err
 	}
 	h := &Host{
-		cfg:     cfg,
-		wake:    make(chan struct{}, 1),
-		groups:  make(map[uint64]*replica),
-		sending: make(map[snapKey]bool),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		cfg:      cfg,
+		wake:     make(chan struct{}, 1),
+		groups:   make(map[uint64]*replica),
+		sending:  make(map[snapKey]bool),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		syncKick: make(chan struct{}, 1),
+		syncDone: make(chan struct{}),
 	}
 	h.view.groups = make(map[uint64]GroupStatus)
 	h.snapCtx, h.snapCancel = context.WithCancel(context.Background())
 	if !cfg.Manual {
 		go h.run()
+		go h.syncer()
+	} else {
+		close(h.syncDone)
 	}
 	return h, nil
 }
@@ -160,6 +177,7 @@ func (h *Host) Close() {
 	} else {
 		<-h.done
 	}
+	<-h.syncDone
 	h.snapCancel()
 	h.snapWG.Wait()
 }
@@ -271,7 +289,9 @@ func (h *Host) Propose(ctx context.Context, group uint64, cmd []byte) (any, erro
 // ReadBarrier returns once this replica's applied state is at least as new
 // as every write acknowledged before the call began (Raft ReadIndex), so a
 // read of the local engine afterwards is linearizable. Concurrent barriers
-// on a group share one ReadIndex round. This node must be the leader.
+// on a group share one ReadIndex round. Any replica can serve one while the
+// group has a known leader (a follower asks the leader for the index);
+// otherwise it fails with *NotLeaderError.
 func (h *Host) ReadBarrier(ctx context.Context, group uint64) error {
 	rq := &readReq{ch: make(chan error, 1)}
 	if err := h.enqueue(event{kind: evRead, group: group, read: rq}); err != nil {

@@ -44,7 +44,9 @@ func (h *Host) iterate(batch []event, tick bool) []event {
 	}
 	h.handle(batch)
 	clear(batch)
+	h.release() // groups whose sync finished may have a new Ready
 	h.cycle()
+	h.release()
 	return batch[:0]
 }
 
@@ -116,8 +118,8 @@ func (h *Host) handle(evs []event) {
 				ev.read.ch <- ErrGroupNotFound
 				continue
 			}
-			if !r.isLeader() {
-				ev.read.ch <- r.notLeader()
+			if r.soft.Lead == 0 {
+				ev.read.ch <- r.notLeader() // no leader to confirm a read index
 				continue
 			}
 			r.readsWaiting = append(r.readsWaiting, ev.read)
@@ -165,12 +167,19 @@ type applyResult struct {
 	val   any
 }
 
-// cycle persists, sends and applies the Ready of every group that has one.
-// All groups' writes go into one batch with at most one fsync.
+// cycle stages the Ready of every group that has one (and is not still
+// waiting for an earlier Ready's sync): all of them are written into one
+// batch — entries, HardState, snapshots, then committed entries applied —
+// and committed without waiting for the disk. A leader's appends and
+// heartbeats go out at once; everything else waits until the batch is
+// durable (see release). If any Ready asked for durability the syncer is
+// asked for an fsync; meanwhile the loop keeps taking events and staging
+// other groups, so one fsync covers every cycle staged while the previous
+// one ran (group commit across cycles).
 func (h *Host) cycle() {
 	var ws []*work
 	for _, r := range h.groups {
-		if r.rn.HasReady() {
+		if !r.staged && r.rn.HasReady() {
 			ws = append(ws, &work{r: r, rd: r.rn.Ready()})
 		}
 	}
@@ -196,24 +205,110 @@ func (h *Host) cycle() {
 	}
 	// A leader's appends and heartbeats need not wait for its own fsync
 	// (Raft thesis §10.2.1): followers write in parallel with the leader,
-	// and the leader still counts itself only once its write is durable.
-	// Everything else (votes, acknowledgements) waits for the commit.
+	// and the leader still counts itself only once its write is durable
+	// (Advance, in release). Votes and acknowledgements wait.
 	for _, w := range ws {
 		early, late := splitEarly(w.rd.Messages)
 		h.send(w.r, early)
 		w.late = late
+		w.r.staged = true
+		if w.rd.SoftState != nil {
+			h.softStateChanged(w.r, *w.rd.SoftState)
+		}
 	}
-	start := time.Now()
-	if err := b.Commit(sync); err != nil {
+	if err := b.Commit(false); err != nil {
 		h.fatal(0, "committing batch", err)
 	}
-	if sync && h.cfg.Events.Synced != nil {
-		h.cfg.Events.Synced(time.Since(start), len(ws))
+	h.seq++
+	h.pending = append(h.pending, &stagedCycle{seq: h.seq, ws: ws, sync: sync})
+	switch {
+	case !sync:
+	case h.cfg.Manual:
+		h.syncNow(h.seq)
+	default:
+		h.requestSync(h.seq)
 	}
-	for _, w := range ws {
-		h.afterCommit(w)
+}
+
+// stagedCycle is a cycle whose batch is committed, waiting (if sync) for
+// an fsync before its Readies are released.
+type stagedCycle struct {
+	seq  uint64
+	ws   []*work
+	sync bool
+}
+
+// release finishes, in order, every staged cycle that is durable enough:
+// it needs no sync, or a sync covering it has completed.
+func (h *Host) release() {
+	if !h.cfg.Manual {
+		h.synced = h.durable.Load()
 	}
-	h.truncateLogs(ws)
+	n := 0
+	for _, c := range h.pending {
+		if c.sync && c.seq > h.synced {
+			break
+		}
+		for _, w := range c.ws {
+			h.afterCommit(w)
+			w.r.staged = false
+		}
+		h.truncateLogs(c.ws)
+		n++
+	}
+	if n > 0 {
+		clear(h.pending[:n])
+		h.pending = h.pending[n:]
+	}
+}
+
+// requestSync asks the syncer for an fsync covering cycle seq.
+func (h *Host) requestSync(seq uint64) {
+	h.syncWant.Store(seq)
+	select {
+	case h.syncKick <- struct{}{}:
+	default:
+	}
+}
+
+// syncer runs fsyncs one after another while the loop keeps working; each
+// covers every batch committed before it started.
+func (h *Host) syncer() {
+	defer close(h.syncDone)
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-h.syncKick:
+		}
+		want := h.syncWant.Load()
+		start := time.Now()
+		if err := h.cfg.Engine.SyncWAL(); err != nil {
+			h.fatal(0, "syncing the write-ahead log", err)
+		}
+		if h.cfg.Events.Synced != nil {
+			h.cfg.Events.Synced(time.Since(start), 0)
+		}
+		if want > h.durable.Load() {
+			h.durable.Store(want) // only this goroutine stores
+		}
+		select {
+		case h.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// syncNow syncs on the loop (manual mode: deterministic transcripts).
+func (h *Host) syncNow(seq uint64) {
+	start := time.Now()
+	if err := h.cfg.Engine.SyncWAL(); err != nil {
+		h.fatal(0, "syncing the write-ahead log", err)
+	}
+	if h.cfg.Events.Synced != nil {
+		h.cfg.Events.Synced(time.Since(start), len(h.pending[len(h.pending)-1].ws))
+	}
+	h.synced = seq
 }
 
 func (h *Host) persist(b *storage.Batch, w *work) error {
@@ -330,9 +425,7 @@ func (h *Host) afterCommit(w *work) {
 	if len(rd.ReadStates) > 0 {
 		r.readStates(rd.ReadStates)
 	}
-	if rd.SoftState != nil {
-		h.softStateChanged(r, *rd.SoftState)
-	} else if !raft.IsEmptyHardState(rd.HardState) && rd.HardState.GetTerm() != r.term {
+	if rd.SoftState == nil && !raft.IsEmptyHardState(rd.HardState) && rd.HardState.GetTerm() != r.term {
 		r.term = rd.HardState.GetTerm()
 		h.publish(r)
 	}
@@ -345,8 +438,8 @@ func (h *Host) softStateChanged(r *replica, ss raft.SoftState) {
 	oldLead := r.soft.Lead
 	r.soft = ss
 	r.term = r.rn.BasicStatus().HardState.GetTerm()
-	if wasLeader && !r.isLeader() {
-		r.lostLeadership()
+	if (wasLeader && !r.isLeader()) || ss.Lead != oldLead {
+		r.lostLeadership() // read rounds in flight may never be answered
 	}
 	h.publish(r)
 	if ss.Lead != oldLead {

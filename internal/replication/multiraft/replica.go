@@ -20,6 +20,9 @@ type replica struct {
 	sm   StateMachine
 	soft raft.SoftState
 	term uint64
+	// staged: a Ready of this group is written but not yet durable; raft
+	// allows no other Ready until it is released (Advance).
+	staged bool
 
 	proposals map[uint64]*proposal // by proposal ID, once handed to Raft
 	byIndex   map[uint64]uint64    // log index -> proposal ID, once appended
@@ -184,11 +187,13 @@ func (r *replica) startReadRound(id uint64) {
 	if len(r.readsWaiting) == 0 {
 		return
 	}
-	if !r.isLeader() {
+	if r.soft.Lead == 0 {
 		r.failReads(r.readsWaiting, r.notLeader())
 		r.readsWaiting = nil
 		return
 	}
+	// On a follower, Raft asks the leader for the read index (MsgReadIndex),
+	// which confirms it with a heartbeat quorum before answering.
 	ctx := binary.BigEndian.AppendUint64(nil, id)
 	r.readsInflight[id] = r.readsWaiting
 	r.readsWaiting = nil
@@ -224,9 +229,10 @@ func (r *replica) releaseReads() {
 	r.readsReady = r.readsReady[n:]
 }
 
-// lostLeadership fails the reads that have no read index yet; they can be
-// retried at the new leader. Rounds that already have an index are still
-// served: the index was confirmed by a quorum while this node led.
+// lostLeadership fails the reads that have no read index yet (leadership
+// moved: their round may never be answered); they can be retried. Rounds
+// that already have an index are still served: the index was confirmed by
+// a quorum of the leader that gave it.
 func (r *replica) lostLeadership() {
 	err := r.notLeader()
 	for id, reqs := range r.readsInflight {
