@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -42,9 +43,9 @@ type cellDef struct {
 	// (TargetDistkv: HTTP, TargetRedis: its Redis front end).
 	Spec ClusterSpec
 	Via  string
-	// Replicas1 runs distkv in a namespace with one replica, created for
-	// the cell.
-	Replicas1 bool
+	// NS, when set, is a namespace created for the cell that distkv is
+	// driven in (otherwise the default namespace: strong, 3 replicas).
+	NS *api.Namespace
 	// PeerProg is the peer's program, a key of peerPackages.
 	PeerProg string
 	Peer     func(ctx context.Context, bin, dir string) (*Deployment, error)
@@ -52,6 +53,20 @@ type cellDef struct {
 
 // bench1Namespace is the one-replica namespace of cell etcd1.
 const bench1Namespace = "bench1"
+
+// Leaderless namespaces of the cells that compare them with Redis. They
+// are driven over the Redis front end like cell redis-mem, except causal:
+// its guarantee lives in the session token (X-Distkv-Causal) that only
+// the HTTP client carries, so it is driven over HTTP.
+var (
+	nsEventual    = &api.Namespace{Name: "benchev", Mode: "eventual", Replicas: "3"}
+	nsCausal      = &api.Namespace{Name: "benchcausal", Mode: "causal", Replicas: "3"}
+	nsEventualAll = &api.Namespace{Name: "benchevall", Mode: "eventual", Replicas: "all"}
+)
+
+func redisNoPersistence(ctx context.Context, bin, dir string) (*Deployment, error) {
+	return StartRedis(ctx, bin, dir, RedisNoPersistence)
+}
 
 // cellDefs are the cells of the comparison, in order.
 var cellDefs = []cellDef{
@@ -64,16 +79,15 @@ var cellDefs = []cellDef{
 	{
 		Name:  "etcd1",
 		Title: "strong, 1 replica, durable: distkv 1-node cluster (namespace bench1, replicas 1) over HTTP vs etcd 1 member",
-		Spec:  ClusterSpec{Nodes: 1}, Via: TargetDistkv, Replicas1: true, PeerProg: "etcd",
+		Spec:  ClusterSpec{Nodes: 1}, Via: TargetDistkv, PeerProg: "etcd",
+		NS:   &api.Namespace{Name: bench1Namespace, Replicas: "1"},
 		Peer: func(ctx context.Context, bin, dir string) (*Deployment, error) { return StartEtcd(ctx, bin, dir, 1) },
 	},
 	{
 		Name:  "redis-mem",
 		Title: "in memory: distkv 3-node --in-memory cluster via its Redis front end vs Redis, no persistence",
 		Spec:  ClusterSpec{Nodes: 3, InMemory: true}, Via: TargetRedis, PeerProg: "redis-server",
-		Peer: func(ctx context.Context, bin, dir string) (*Deployment, error) {
-			return StartRedis(ctx, bin, dir, RedisNoPersistence)
-		},
+		Peer: redisNoPersistence,
 	},
 	{
 		Name:  "redis-aof",
@@ -82,6 +96,32 @@ var cellDefs = []cellDef{
 		Peer: func(ctx context.Context, bin, dir string) (*Deployment, error) {
 			return StartRedis(ctx, bin, dir, RedisAOFAlways)
 		},
+	},
+	{
+		Name:  "eventual",
+		Title: "eventual, 3 replicas, in memory: distkv 3-node --in-memory cluster (namespace benchev, quorum R=W=2) via its Redis front end vs Redis, no persistence",
+		Spec:  ClusterSpec{Nodes: 3, InMemory: true}, Via: TargetRedis, NS: nsEventual, PeerProg: "redis-server",
+		Peer: redisNoPersistence,
+	},
+	{
+		Name:  "causal",
+		Title: "causal, 3 replicas, in memory: distkv 3-node --in-memory cluster (namespace benchcausal) over HTTP with session tokens vs Redis, no persistence",
+		Spec:  ClusterSpec{Nodes: 3, InMemory: true}, Via: TargetDistkv, NS: nsCausal, PeerProg: "redis-server",
+		Peer: redisNoPersistence,
+	},
+	// Seed 002's experiment: the same 5-node cluster with keys on 3 of the
+	// nodes (consistent hashing) and on all of them (full replication).
+	{
+		Name:  "eventual5-r3",
+		Title: "eventual, replicas 3 of 5: distkv 5-node --in-memory cluster (namespace benchev) via its Redis front end vs Redis, no persistence",
+		Spec:  ClusterSpec{Nodes: 5, InMemory: true}, Via: TargetRedis, NS: nsEventual, PeerProg: "redis-server",
+		Peer: redisNoPersistence,
+	},
+	{
+		Name:  "eventual5-all",
+		Title: "eventual, replicas all (5): distkv 5-node --in-memory cluster (namespace benchevall) via its Redis front end vs Redis, no persistence",
+		Spec:  ClusterSpec{Nodes: 5, InMemory: true}, Via: TargetRedis, NS: nsEventualAll, PeerProg: "redis-server",
+		Peer: redisNoPersistence,
 	},
 }
 
@@ -138,46 +178,48 @@ func deployDistkv(ctx context.Context, start ClusterStarter, c cellDef, dir stri
 	if spec.InMemory {
 		durable = "in memory"
 	}
-	d := &Deployment{Target: c.Via, Endpoints: cl.HTTP, stop: cl.Stop, pids: cl.PIDs,
-		Desc: fmt.Sprintf("distkv %d-node cluster, %s, default namespace (strong, %d replicas), HTTP API", spec.Nodes, durable, min(3, spec.Nodes))}
+	via := "HTTP API"
+	d := &Deployment{Target: c.Via, Endpoints: cl.HTTP, stop: cl.Stop, pids: cl.PIDs}
 	if c.Via == TargetRedis {
 		if len(cl.Redis) == 0 {
 			d.Stop()
 			return nil, fmt.Errorf("this distkv build has no Redis front end (no --redis-addr)")
 		}
 		d.Endpoints = cl.Redis
-		d.Desc = strings.Replace(d.Desc, "HTTP API", "Redis front end", 1)
+		via = "Redis front end"
 	}
-	if c.Replicas1 {
-		if err := createNamespace(ctx, cl.HTTP, bench1Namespace, 1); err != nil {
+	d.Desc = fmt.Sprintf("distkv %d-node cluster, %s, default namespace (strong, %d replicas), %s", spec.Nodes, durable, min(3, spec.Nodes), via)
+	if c.NS != nil {
+		if err := createNamespace(ctx, cl.HTTP, *c.NS); err != nil {
 			d.Stop()
 			return nil, err
 		}
-		d.Namespace = bench1Namespace
-		d.Desc = fmt.Sprintf("distkv %d-node cluster, %s, namespace %s (strong, 1 replica), HTTP API", spec.Nodes, durable, bench1Namespace)
+		d.Namespace = c.NS.Name
+		d.Desc = fmt.Sprintf("distkv %d-node cluster, %s, namespace %s (%s, %s replicas), %s",
+			spec.Nodes, durable, c.NS.Name, cmp.Or(c.NS.Mode, "strong"), c.NS.Replicas, via)
 	}
 	return d, nil
 }
 
-// createNamespace creates namespace name with the given replicas and
-// waits, at most 30 s, until each of its shards has a leader.
-func createNamespace(ctx context.Context, eps []string, name string, replicas int) error {
+// createNamespace creates namespace ns and waits, at most 30 s, until it
+// can serve: each shard of a strong namespace has a leader; a leaderless
+// namespace is known to every node.
+func createNamespace(ctx context.Context, eps []string, ns api.Namespace) error {
 	c, err := client.New(client.Config{Endpoints: eps, RetryTimeout: 30 * time.Second})
 	if err != nil {
 		return err
 	}
-	ns := api.Namespace{Name: name, Replicas: api.Replicas(fmt.Sprint(replicas))}
 	if _, err := c.CreateNamespace(ctx, ns); err != nil {
-		return fmt.Errorf("creating namespace %s: %w", name, err)
+		return fmt.Errorf("creating namespace %s: %w", ns.Name, err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		cl, err := c.Cluster(ctx)
-		if err == nil && allLed(cl, name) {
+		ready, err := namespaceReady(ctx, c, eps, ns)
+		if ready {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("namespace %s: not every shard has a leader after 30s (%v)", name, err)
+			return fmt.Errorf("namespace %s: not ready to serve after 30s (%v)", ns.Name, err)
 		}
 		select {
 		case <-ctx.Done():
@@ -185,6 +227,23 @@ func createNamespace(ctx context.Context, eps []string, name string, replicas in
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+func namespaceReady(ctx context.Context, c *client.Client, eps []string, ns api.Namespace) (bool, error) {
+	if ns.Mode == "" || ns.Mode == "strong" {
+		cl, err := c.Cluster(ctx)
+		return err == nil && allLed(cl, ns.Name), err
+	}
+	for _, ep := range eps {
+		one, err := client.New(client.Config{Endpoints: []string{ep}, RetryTimeout: time.Second})
+		if err != nil {
+			return false, err
+		}
+		if _, err := one.Namespace(ctx, ns.Name); err != nil {
+			return false, fmt.Errorf("node %s: %w", ep, err)
+		}
+	}
+	return true, nil
 }
 
 // allLed reports whether namespace ns has shards and each has a leader.

@@ -51,6 +51,18 @@ func fakeNode(t *testing.T) string {
 		mu.Unlock()
 		w.WriteHeader(201)
 	})
+	mux.HandleFunc("GET /v1/ns/{name}", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, ns := range nss {
+			if ns == r.PathValue("name") {
+				json.NewEncoder(w).Encode(api.Namespace{Name: ns})
+				return
+			}
+		}
+		w.WriteHeader(404)
+		json.NewEncoder(w).Encode(api.ErrorBody{Error: api.Error{Code: api.CodeNotFound}})
+	})
 	mux.HandleFunc("GET /v1/cluster", func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -89,7 +101,7 @@ func TestCompareWithoutPeers(t *testing.T) {
 	var log bytes.Buffer
 	co := CompareOptions{
 		Base:         Options{Keys: 100, Clients: 2, Ops: 40, Seed: 3},
-		Cells:        []string{"etcd1", "redis-mem"},
+		Cells:        []string{"etcd1", "redis-mem", "causal"},
 		Dir:          t.TempDir(),
 		StartCluster: f.start,
 		Installer:    noPeers,
@@ -99,7 +111,7 @@ func TestCompareWithoutPeers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(f.started) != 2 || f.stopped != 2 || f.started[0].Nodes != 1 || !f.started[1].InMemory {
+	if len(f.started) != 3 || f.stopped != 3 || f.started[0].Nodes != 1 || !f.started[1].InMemory {
 		t.Fatalf("clusters started %+v, stopped %d", f.started, f.stopped)
 	}
 	if cmp.Machine.CPUs < 1 || cmp.Machine.Fsync.Writes != 200 || cmp.Machine.Fsync.P50Micros <= 0 {
@@ -124,12 +136,18 @@ func TestCompareWithoutPeers(t *testing.T) {
 	if !strings.Contains(mem.Distkv.Skipped, "no Redis front end") {
 		t.Errorf("redis-mem distkv side: %+v", mem.Distkv)
 	}
+	// A leaderless cell creates its namespace and waits until a node
+	// knows it (no shard leaders to wait for), then drives it.
+	causal := cmp.Cells[2].Distkv
+	if causal.Skipped != "" || len(causal.Workloads) != 2 || causal.Workloads[0].Runs[0].Options.Namespace != "benchcausal" {
+		t.Fatalf("causal distkv side: %+v", causal)
+	}
 
 	var text, html, js bytes.Buffer
 	if err := WriteCompareText(&text, cmp); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"fsync probe: 200 × 4096 B", "etcd1", "SKIPPED", "namespace bench1", "median"} {
+	for _, want := range []string{"fsync probe: 200 × 4096 B", "etcd1", "SKIPPED", "namespace bench1", "namespace benchcausal (causal, 3 replicas)", "median"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, text.String())
 		}
@@ -137,9 +155,9 @@ func TestCompareWithoutPeers(t *testing.T) {
 	if err := WriteCompareHTML(&html, cmp); err != nil {
 		t.Fatal(err)
 	}
-	// etcd1 ran w and c on distkv: two charts each.
-	if st := parseReport(t, html.Bytes()); st.svgs != 4 || st.polylines != 6 {
-		t.Errorf("compare HTML: %d svgs, %d polylines; want 4 and 6", st.svgs, st.polylines)
+	// etcd1 and causal ran w and c on distkv: two charts each.
+	if st := parseReport(t, html.Bytes()); st.svgs != 8 || st.polylines != 12 {
+		t.Errorf("compare HTML: %d svgs, %d polylines; want 8 and 12", st.svgs, st.polylines)
 	}
 	if err := WriteJSON(&js, cmp); err != nil {
 		t.Fatal(err)

@@ -278,6 +278,14 @@ them, and report the median figures and the distkv/peer ratios. Cells:
              redis-server with no persistence (--save "" --appendonly no)
   redis-aof  distkv 3-node durable cluster via its Redis front end vs
              redis-server --appendonly yes --appendfsync always
+  eventual   distkv 3-node --in-memory cluster, eventual namespace (3 replicas,
+             quorum reads and writes) via its Redis front end vs Redis, no persistence
+  causal     distkv 3-node --in-memory cluster, causal namespace (3 replicas)
+             over HTTP with session tokens vs Redis, no persistence
+  eventual5-r3, eventual5-all
+             distkv 5-node --in-memory cluster, eventual namespace with replicas
+             3 (consistent hashing) and replicas all (full replication) via its
+             Redis front end, each vs Redis, no persistence
 The peers come from Debian's etcd-server and redis-server packages; missing ones
 are installed with apt-get (as root; otherwise their cells' peer side is skipped).
 Only processes this command started are stopped, by PID (SIGTERM, SIGKILL after
