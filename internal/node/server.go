@@ -67,20 +67,32 @@ func Run(ctx context.Context, o Options, logw io.Writer) error {
 	case err := <-served:
 		n.log.Error("HTTP server failed", "err", err)
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	// Hand off leaderships first, while peers can still reach us, then
-	// stop taking client requests and close.
-	if err := n.host.TransferAllLeadership(shutdownCtx); err != nil {
+	// Stop within the 10 s a supervisor (distkv up, Docker) waits before
+	// SIGKILL. Hand off leaderships first, while peers can still reach us
+	// -- bounded: when a whole cluster stops at once, leaderships bounce
+	// between nodes that are all leaving -- then stop taking client
+	// requests and close.
+	handoff, cancel := context.WithTimeout(context.Background(), shutdownHandoff)
+	if err := n.host.TransferAllLeadership(handoff); err != nil {
 		n.log.Warn("leadership handoff incomplete", "err", err)
 	}
+	cancel()
 	n.hub.Close() // ends watch streams, which Shutdown would wait for
 	fe.close()
-	_ = srv.Shutdown(shutdownCtx)
-	err = n.Close(shutdownCtx)
+	drain, cancel := context.WithTimeout(context.Background(), shutdownDrain)
+	_ = srv.Shutdown(drain)
+	cancel()
+	n.log.Info("node stopping")
+	err = n.closeAll()
 	n.log.Info("node stopped")
 	return err
 }
+
+// Shutdown budget: leadership handoff, then draining client requests.
+const (
+	shutdownHandoff = 4 * time.Second
+	shutdownDrain   = 3 * time.Second
+)
 
 // HTTPHandler returns the node's HTTP API: the v1 API, metrics, and the
 // endpoints of the node's other components.
