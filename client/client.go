@@ -55,6 +55,13 @@ type Config struct {
 	// Namespace is the namespace keys live in; "" and "default" are the
 	// default namespace.
 	Namespace string
+	// RouteWrites sends each write of a strong namespace first to its
+	// shard's leader, when the leader is one of Endpoints, saving the hop
+	// from the receiving node to the leader. The client learns leaders from
+	// GET /v1/cluster in the background, at most every 3 s while writes
+	// flow; a stale or missing entry only costs that hop. Worth it for
+	// long-lived clients doing many writes; off by default.
+	RouteWrites bool
 }
 
 // Client calls a distkv cluster. It is safe for concurrent use; copies made
@@ -66,6 +73,7 @@ type Client struct {
 	ns           string
 	eps          *endpoints
 	sess         *session
+	router       *router // nil unless Config.RouteWrites
 }
 
 // session carries causal tokens between requests, per namespace, shared
@@ -139,6 +147,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if c.retryTimeout <= 0 {
 		c.retryTimeout = DefaultRetryTimeout
+	}
+	if cfg.RouteWrites {
+		c.router = &router{c: c}
 	}
 	hc := http.Client{Transport: newTransport()}
 	if cfg.HTTPClient != nil {

@@ -123,7 +123,7 @@ func (c *Client) write(ctx context.Context, method, key string, body []byte, opt
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.do(ctx, &request{method: method, path: p, query: o.query(), body: body, write: true})
+	resp, err := c.do(ctx, &request{method: method, path: p, query: o.query(), body: body, write: true, key: key})
 	if err != nil {
 		return nil, err
 	}

@@ -39,6 +39,8 @@ type request struct {
 	endpoint string
 	// causal are the session's causal tokens sent with the request.
 	causal []string
+	// key, for a write of one key, lets the router pick the shard leader.
+	key string
 }
 
 // response is a fully read response.
@@ -78,6 +80,24 @@ func (c *Client) doCausal(ctx context.Context, r *request) (*response, error) {
 		return c.doOnce(ctx, r)
 	}
 	var f failures
+	if pref := c.preferredEndpoint(r); pref != "" {
+		// The shard leader first; on any answer that calls for a retry, or
+		// a failure that certainly did nothing, carry on as usual.
+		resp, sent, err := c.attempt(ctx, pref, r)
+		var bad *badRequestError
+		switch {
+		case errors.As(err, &bad):
+			return nil, bad.err
+		case err == nil && !retryable(r, resp):
+			return resp, nil
+		case err == nil:
+			f.answer = decodeError(resp.status, resp.header, resp.body, r.write)
+		case r.write && sent:
+			return nil, outcomeUnknown(pref, err)
+		default:
+			f.add(&endpointError{base: pref, err: err}, sent)
+		}
+	}
 	for wait := firstBackoff; ; wait = min(2*wait, maxBackoff) {
 		for range len(c.eps.urls) {
 			i, base := c.eps.current()
@@ -104,6 +124,15 @@ func (c *Client) doCausal(ctx context.Context, r *request) (*response, error) {
 			return nil, f.giveUp(ctx, c.eps.urls)
 		}
 	}
+}
+
+// preferredEndpoint is where a write goes first: its shard leader's
+// endpoint when the client routes writes and knows it, else "".
+func (c *Client) preferredEndpoint(r *request) string {
+	if c.router == nil || !r.write || r.key == "" {
+		return ""
+	}
+	return c.router.preferred(c.ns, r.key)
 }
 
 // retryable reports whether resp, an answer to r, calls for trying another

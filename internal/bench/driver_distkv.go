@@ -13,7 +13,9 @@ import (
 // one client per endpoint, each starting at a different endpoint (client
 // i's list is the endpoints rotated by i), and hands them to workers in
 // turn, so the load is spread over the nodes as etcd's client spreads
-// its calls; the clients fail over as usual. They share one connection
+// its calls; the clients fail over as usual. Writes go straight to their
+// shard's leader when the client knows it (client.Config.RouteWrites), as
+// a long-lived distkv application would send them. They share one connection
 // pool sized for every worker, so no request waits for or churns a
 // connection.
 type distkvDriver struct {
@@ -44,6 +46,7 @@ func newDistkvDriver(o Options) (*distkvDriver, error) {
 			RetryTimeout: time.Duration(o.OpTimeout),
 			HTTPClient:   hc,
 			Namespace:    o.Namespace,
+			RouteWrites:  true,
 		})
 		if err != nil {
 			return nil, err
