@@ -83,37 +83,15 @@ func (c *Client) doCausal(ctx context.Context, r *request) (*response, error) {
 	if pref := c.preferredEndpoint(r); pref != "" {
 		// The shard leader first; on any answer that calls for a retry, or
 		// a failure that certainly did nothing, carry on as usual.
-		resp, sent, err := c.attempt(ctx, pref, r)
-		var bad *badRequestError
-		switch {
-		case errors.As(err, &bad):
-			return nil, bad.err
-		case err == nil && !retryable(r, resp):
-			return resp, nil
-		case err == nil:
-			f.answer = decodeError(resp.status, resp.header, resp.body, r.write)
-		case r.write && sent:
-			return nil, outcomeUnknown(pref, err)
-		default:
-			f.add(&endpointError{base: pref, err: err}, sent)
+		if resp, done, err := c.try(ctx, pref, r, &f); done {
+			return resp, err
 		}
 	}
 	for wait := firstBackoff; ; wait = min(2*wait, maxBackoff) {
 		for range len(c.eps.urls) {
 			i, base := c.eps.current()
-			resp, sent, err := c.attempt(ctx, base, r)
-			var bad *badRequestError
-			switch {
-			case errors.As(err, &bad):
-				return nil, bad.err
-			case err == nil && !retryable(r, resp):
-				return resp, nil
-			case err == nil:
-				f.answer = decodeError(resp.status, resp.header, resp.body, r.write)
-			case r.write && sent:
-				return nil, outcomeUnknown(base, err)
-			default:
-				f.add(&endpointError{base: base, err: err}, sent)
+			if resp, done, err := c.try(ctx, base, r, &f); done {
+				return resp, err
 			}
 			c.eps.failed(i)
 			if ctx.Err() != nil {
@@ -124,6 +102,28 @@ func (c *Client) doCausal(ctx context.Context, r *request) (*response, error) {
 			return nil, f.giveUp(ctx, c.eps.urls)
 		}
 	}
+}
+
+// try sends r to base once. done reports a final outcome (an answer to
+// return, or an error that must not be retried: a bad request, a write
+// that may have been applied); otherwise the failure is recorded in f and
+// the caller may try elsewhere.
+func (c *Client) try(ctx context.Context, base string, r *request, f *failures) (_ *response, done bool, _ error) {
+	resp, sent, err := c.attempt(ctx, base, r)
+	var bad *badRequestError
+	switch {
+	case errors.As(err, &bad):
+		return nil, true, bad.err
+	case err == nil && !retryable(r, resp):
+		return resp, true, nil
+	case err == nil:
+		f.answer = decodeError(resp.status, resp.header, resp.body, r.write)
+	case r.write && sent:
+		return nil, true, outcomeUnknown(base, err)
+	default:
+		f.add(&endpointError{base: base, err: err}, sent)
+	}
+	return nil, false, nil
 }
 
 // preferredEndpoint is where a write goes first: its shard leader's
