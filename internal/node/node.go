@@ -195,7 +195,7 @@ func (n *Node) leaderChanged(group, leader, term uint64) {
 	case leader == 0:
 		n.log.Debug("shard has no leader", "group", g.String(), "term", term)
 	default:
-		n.log.Debug("shard leader changed", "group", g.String(), "leader", keyspace.NodeID(leader).String(), "term", term)
+		n.log.Info("shard leader changed", "group", g.String(), "leader", keyspace.NodeID(leader).String(), "term", term)
 	}
 }
 

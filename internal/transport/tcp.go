@@ -33,7 +33,8 @@ type Config struct {
 	// Faults is this node's fault switchboard; nil means none. See doc.go
 	// for which side applies what.
 	Faults *Faults
-	// Logger gets connection events; nil discards them.
+	// Logger gets connection events; nil discards them. Records do not name
+	// this node: the owner's logger is expected to (distkv's says node=n1).
 	Logger *slog.Logger
 	// QueueLen bounds the messages queued per destination (default 4096).
 	QueueLen int
@@ -134,7 +135,7 @@ func NewTCP(cfg Config) (*TCP, error) {
 			return nil, fmt.Errorf("transport: %w", err)
 		}
 	}
-	log := cfg.Logger.With("node", cfg.ID)
+	log := cfg.Logger
 	t := &TCP{
 		core: newCore(cfg.ID, cfg.Handlers, cfg.Faults, log, cfg.MaxFrame, cfg.MaxCallConcurrency),
 		cfg:  cfg,

@@ -162,7 +162,7 @@ func (p *peer) connect(batch []Message) net.Conn {
 		p.lost(c)
 		return nil
 	}
-	p.t.log.Debug("transport: connected", "peer", p.id)
+	p.t.log.Info("transport: peer reachable", "peer", p.id)
 	return c
 }
 
