@@ -235,23 +235,27 @@ func (c *Cluster) CrashKeeping(id keyspace.NodeID, unsyncedPercent int, seed uin
 	if n == nil {
 		return
 	}
-	// Cut the node off first: once its disk is cloned it must not
-	// acknowledge anything the clone lacks. (In a real crash the process
-	// stops at the instant its disk stops.)
+	// The node must not acknowledge anything its cloned disk lacks (in a
+	// real crash the process stops at the instant its disk does): cut it
+	// off, so peers get no more acknowledgements, then stop everything on
+	// it that could answer a client or a peer, and only then clone the
+	// disk, before storage closes.
 	rule, err := c.Faults().Isolate(uint64(id), 0)
 	if err != nil {
 		c.t.Fatalf("isolating %s: %v", id, err)
 	}
 	defer c.Faults().Remove(rule)
 	var clone *storage.MemFS
-	if c.opts.Crashable {
+	_ = n.Crash(func() {
+		if !c.opts.Crashable {
+			return
+		}
 		cfg := storage.CrashCloneCfg{UnsyncedDataPercent: unsyncedPercent}
 		if unsyncedPercent > 0 {
 			cfg.RNG = rand.New(rand.NewPCG(seed, seed))
 		}
 		clone = c.fs[id].CrashClone(cfg)
-	}
-	_ = n.Kill()
+	})
 	if clone != nil {
 		c.mu.Lock()
 		c.fs[id] = clone

@@ -53,7 +53,7 @@ func New(cfg Config) (n *Node, err error) {
 	n = &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID.String()), ready: make(chan struct{}), metrics: newNodeMetrics()}
 	defer func() {
 		if err != nil {
-			n.closeAll()
+			n.closeAll(nil)
 		}
 	}()
 	if n.engine, err = storage.Open(n.storageConfig()); err != nil {
@@ -325,15 +325,23 @@ func (n *Node) Close(ctx context.Context) error {
 		n.log.Warn("shutting down while still leading some shards", "err", err)
 	}
 	n.log.Info("node stopping")
-	return n.closeAll()
+	return n.closeAll(nil)
 }
 
 // Kill stops the node at once, without handing off leadership: a crash as
 // far as peers can tell (storage is closed cleanly; tests that need a torn
 // disk clone the file system first).
-func (n *Node) Kill() error { return n.closeAll() }
+func (n *Node) Kill() error { return n.closeAll(nil) }
 
-func (n *Node) closeAll() error {
+// Crash stops the node like Kill, and calls capture once nothing on the
+// node can acknowledge anything any more (Raft host, leaderless engine,
+// transport and kv stopped) but before storage is closed. A test clones
+// its crashable file system there: every acknowledgement the node gave
+// followed an fsync that the clone then holds, which is what a real crash
+// guarantees (the process stops at the instant its disk does).
+func (n *Node) Crash(capture func()) error { return n.closeAll(capture) }
+
+func (n *Node) closeAll(beforeStorage func()) error {
 	if n.closed.Swap(true) {
 		return nil
 	}
@@ -359,6 +367,9 @@ func (n *Node) closeAll() error {
 	}
 	if n.kv != nil {
 		n.kv.Wait()
+	}
+	if beforeStorage != nil {
+		beforeStorage()
 	}
 	if n.engine != nil {
 		errs = append(errs, n.engine.Close())

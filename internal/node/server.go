@@ -83,7 +83,7 @@ func Run(ctx context.Context, o Options, logw io.Writer) error {
 	_ = srv.Shutdown(drain)
 	cancel()
 	n.log.Info("node stopping")
-	err = n.closeAll()
+	err = n.closeAll(nil)
 	n.log.Info("node stopped")
 	return err
 }
