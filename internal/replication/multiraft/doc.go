@@ -19,14 +19,16 @@
 //  4. commits the batch without sync, sends a leader's appends and
 //     heartbeats at once, and, if any Ready required durability, asks the
 //     syncer goroutine for an fsync of the WAL; the groups are now staged;
-//  5. releases, in order, every staged cycle that a completed fsync covers
-//     (or that needed none): sends the remaining messages, answers
-//     proposers whose entries were applied, records read indexes and
-//     releases reads whose index is applied, and calls Advance.
+//  5. answers the proposers whose entries were applied: committed entries
+//     are durable on a majority already, so only the entries the batch
+//     appends wait for its fsync;
+//  6. releases, in order, every staged cycle that a completed fsync covers
+//     (or that needed none): sends the remaining messages, records read
+//     indexes and releases reads whose index is applied, and calls Advance.
 //
 // While one fsync runs the loop keeps handling events and staging other
 // groups, so the next fsync covers all of them (group commit across
-// cycles). Nothing is acknowledged, voted or answered before the fsync
+// cycles). No append is acknowledged and no vote cast before the fsync
 // that covers it; the syncer reports completion through an atomic and a
 // non-blocking wake, never through the bounded event queue, which may drop.
 // In Manual mode the fsync runs inline, so transcripts stay deterministic.

@@ -219,6 +219,21 @@ func (h *Host) cycle() {
 	if err := b.Commit(false); err != nil {
 		h.fatal(0, "committing batch", err)
 	}
+	// Committed entries are already durable on a majority (a replica
+	// acknowledges an append only after its fsync, the leader counts itself
+	// only after its own), and their effects are now visible in the engine:
+	// their proposers can be answered without waiting for this batch's
+	// fsync, which only protects the entries it appends. (After a crash the
+	// applies are redone from the log.) A Ready that installs a snapshot is
+	// answered at release, after Restored.
+	for _, w := range ws {
+		if w.snapshot == nil {
+			for _, res := range w.results {
+				w.r.finishApplied(res.index, res.data, res.val)
+			}
+			w.results = nil
+		}
+	}
 	h.seq++
 	h.pending = append(h.pending, &stagedCycle{seq: h.seq, ws: ws, sync: sync})
 	switch {
