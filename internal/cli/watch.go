@@ -232,18 +232,6 @@ func readSSE(ctx context.Context, body io.ReadCloser, idle time.Duration, fn fun
 	}
 }
 
-// watchEvent is an event of the feed, as GET /v1/watch sends it.
-type watchEvent struct {
-	NS       string  `json:"ns"`
-	Key      string  `json:"key"`
-	Op       string  `json:"op"`
-	Version  uint64  `json:"version,omitempty"`
-	Value    *string `json:"value,omitempty"`
-	Encoding string  `json:"encoding,omitempty"`
-	Node     string  `json:"node"`
-	Shard    int     `json:"shard"`
-}
-
 // errLagged is the end of a stream whose watcher fell behind.
 var errLagged = errors.New("lagged")
 
@@ -258,7 +246,7 @@ type eventPrinter struct {
 }
 
 func (p *eventPrinter) print(_, data string) error {
-	var ev watchEvent
+	var ev api.WatchEvent
 	if err := json.Unmarshal([]byte(data), &ev); err != nil {
 		return fmt.Errorf("a malformed event from the node: %v", err)
 	}

@@ -21,23 +21,14 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-)
 
-// watchEvent is an event as GET /v1/watch sends it.
-type watchEvent struct {
-	NS      string  `json:"ns"`
-	Key     string  `json:"key"`
-	Op      string  `json:"op"`
-	Version uint64  `json:"version"`
-	Value   *string `json:"value"`
-	Node    string  `json:"node"`
-	Shard   int     `json:"shard"`
-}
+	"github.com/distkv/distkv/api"
+)
 
 // watchStream is an open watch: events arrive on a channel that is
 // closed when the stream ends.
 type watchStream struct {
-	events chan watchEvent
+	events chan api.WatchEvent
 	cancel context.CancelFunc
 }
 
@@ -47,7 +38,7 @@ type watchStream struct {
 func openWatch(t *testing.T, c *cluster, i int, kind, query string) (*watchStream, int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &watchStream{events: make(chan watchEvent, 4096), cancel: cancel}
+	s := &watchStream{events: make(chan api.WatchEvent, 4096), cancel: cancel}
 	var read func() ([]byte, error)
 	if kind == "ws" {
 		conn, res, err := websocket.Dial(ctx, "ws://"+c.addr(i)+"/v1/watch?"+query, nil)
@@ -84,7 +75,7 @@ func openWatch(t *testing.T, c *cluster, i int, kind, query string) (*watchStrea
 			if err != nil {
 				return
 			}
-			var ev watchEvent
+			var ev api.WatchEvent
 			if err := json.Unmarshal(b, &ev); err != nil {
 				t.Errorf("a malformed event %q: %v", b, err)
 				return
@@ -127,14 +118,14 @@ func sseReader(body io.ReadCloser) func() ([]byte, error) {
 
 // next returns the next event, or false if the stream ended. It fails the
 // test after limit.
-func (s *watchStream) next(t *testing.T, limit time.Duration) (watchEvent, bool) {
+func (s *watchStream) next(t *testing.T, limit time.Duration) (api.WatchEvent, bool) {
 	t.Helper()
 	select {
 	case ev, ok := <-s.events:
 		return ev, ok
 	case <-time.After(limit):
 		t.Fatalf("no watch event in %v", limit)
-		return watchEvent{}, false
+		return api.WatchEvent{}, false
 	}
 }
 
