@@ -130,13 +130,7 @@ func TestCrashLosesOnlyUnsyncedWrites(t *testing.T) {
 	if err := unsynced.Commit(false); err != nil {
 		t.Fatal(err)
 	}
-	crashed := fs.CrashClone(CrashCloneCfg{})
-	_ = e.Close()
-	e2, err := Open(Config{FS: crashed, Dir: "n1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e2.Close()
+	e2 := crashAndReopen(t, fs, e)
 	if _, ok, _ := e2.Get([]byte("synced")); !ok {
 		t.Fatal("synced write lost in crash")
 	}
@@ -161,14 +155,22 @@ func TestSyncWALMakesEarlierCommitsDurable(t *testing.T) {
 	if err := e.SyncWAL(); err != nil {
 		t.Fatal(err)
 	}
+	e2 := crashAndReopen(t, fs, e)
+	if _, ok, _ := e2.Get([]byte("k")); !ok {
+		t.Fatal("a write committed before SyncWAL was lost in a crash")
+	}
+}
+
+// crashAndReopen crashes e (only synced data survives on fs's clone) and
+// opens the engine again from the clone, closing it when the test ends.
+func crashAndReopen(t *testing.T, fs *MemFS, e *Engine) *Engine {
+	t.Helper()
 	crashed := fs.CrashClone(CrashCloneCfg{})
 	_ = e.Close()
 	e2, err := Open(Config{FS: crashed, Dir: "n1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer e2.Close()
-	if _, ok, _ := e2.Get([]byte("k")); !ok {
-		t.Fatal("a write committed before SyncWAL was lost in a crash")
-	}
+	t.Cleanup(func() { _ = e2.Close() })
+	return e2
 }
