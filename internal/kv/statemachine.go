@@ -37,10 +37,11 @@ type shardSM struct {
 	keys atomic.Int64
 	// pendingKeys is this cycle's change to keys, published on Committed.
 	pendingKeys int64
+	versions    *versionCache
 }
 
 func newShardSM(group uint64, e *storage.Engine, onChange func([]Change)) *shardSM {
-	sm := &shardSM{group: group, engine: e, onChange: onChange}
+	sm := &shardSM{group: group, engine: e, onChange: onChange, versions: newVersionCache(versionCacheSize)}
 	sm.recount()
 	return sm
 }
@@ -58,16 +59,7 @@ func (sm *shardSM) Apply(b *storage.Batch, index uint64, cmd []byte) any {
 		return outcome{err: err}
 	}
 	dk := storage.DataKey(sm.group, c.key)
-	raw, found, err := b.Get(dk)
-	if err != nil {
-		panic(fmt.Sprintf("kv: reading %q during apply: %v", c.key, err))
-	}
-	var cur uint64
-	if found {
-		if cur, _, err = decodeValue(raw); err != nil {
-			panic(fmt.Sprintf("kv: key %q: %v", c.key, err))
-		}
-	}
+	cur, found := sm.version(b, dk, c.key)
 	if err := check(c, found, cur); err != nil {
 		return outcome{err: err}
 	}
@@ -76,6 +68,7 @@ func (sm *shardSM) Apply(b *storage.Batch, index uint64, cmd []byte) any {
 		if err := b.Set(dk, encodeValue(index, c.value)); err != nil {
 			panic(fmt.Sprintf("kv: writing %q during apply: %v", c.key, err))
 		}
+		sm.versions.set(c.key, index)
 		sm.record(Change{Group: sm.group, Key: c.key, Value: c.value, Version: index})
 		if !found {
 			sm.pendingKeys++
@@ -85,11 +78,32 @@ func (sm *shardSM) Apply(b *storage.Batch, index uint64, cmd []byte) any {
 		if err := b.Delete(dk); err != nil {
 			panic(fmt.Sprintf("kv: deleting %q during apply: %v", c.key, err))
 		}
+		sm.versions.set(c.key, 0)
 		sm.record(Change{Group: sm.group, Key: c.key, Version: index, Deleted: true})
 		sm.pendingKeys--
 		return outcome{version: index}
 	}
 	return outcome{err: errBadCommand}
+}
+
+// version returns key's current version and whether it exists, from the
+// version cache or else by reading the key (data key dk) through b.
+func (sm *shardSM) version(b *storage.Batch, dk, key []byte) (uint64, bool) {
+	if v, ok := sm.versions.get(key); ok {
+		return v, v != 0
+	}
+	raw, found, err := b.Get(dk)
+	if err != nil {
+		panic(fmt.Sprintf("kv: reading %q during apply: %v", key, err))
+	}
+	var cur uint64
+	if found {
+		if cur, _, err = decodeValue(raw); err != nil {
+			panic(fmt.Sprintf("kv: key %q: %v", key, err))
+		}
+	}
+	sm.versions.set(key, cur)
+	return cur, found
 }
 
 // check decides whether a command's conditions hold against the key's
@@ -115,6 +129,7 @@ func (sm *shardSM) record(ch Change) {
 }
 
 func (sm *shardSM) Committed() {
+	sm.versions.trim()
 	sm.keys.Add(sm.pendingKeys)
 	sm.pendingKeys = 0
 	if len(sm.changes) == 0 {
@@ -126,6 +141,7 @@ func (sm *shardSM) Committed() {
 
 func (sm *shardSM) Restored(index uint64) {
 	sm.changes, sm.pendingKeys = nil, 0
+	sm.versions.clear()
 	sm.recount()
 	if sm.onRestore != nil {
 		sm.onRestore(index)
