@@ -4,22 +4,24 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/distkv/distkv/api"
-	"github.com/distkv/distkv/internal/replication/dynamo"
-	"github.com/distkv/distkv/internal/watch"
-	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log/slog"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/distkv/distkv/api"
+	"github.com/distkv/distkv/internal/frontend/httpapi"
 	"github.com/distkv/distkv/internal/keyspace"
 	"github.com/distkv/distkv/internal/kv"
 	"github.com/distkv/distkv/internal/membership"
+	"github.com/distkv/distkv/internal/replication/dynamo"
 	"github.com/distkv/distkv/internal/replication/multiraft"
 	"github.com/distkv/distkv/internal/storage"
 	"github.com/distkv/distkv/internal/transport"
+	"github.com/distkv/distkv/internal/watch"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Node is one running distkv server.
@@ -42,6 +44,10 @@ type Node struct {
 	// ready is closed once every component exists; the transport may
 	// deliver before that, and its handlers wait for (or drop on) it.
 	ready chan struct{}
+	// muxServers serve the multiplexed connections of the handlers
+	// HTTPHandler built.
+	muxMu      sync.Mutex
+	muxServers []*httpapi.MuxServer
 }
 
 // New opens the node's storage, bootstraps it on first start, and starts

@@ -80,7 +80,10 @@ func Run(ctx context.Context, o Options, logw io.Writer) error {
 	n.hub.Close() // ends watch streams, which Shutdown would wait for
 	fe.close()
 	drain, cancel := context.WithTimeout(context.Background(), shutdownDrain)
+	muxClosed := make(chan struct{})
+	go func() { defer close(muxClosed); n.CloseMux(drain) }()
 	_ = srv.Shutdown(drain)
+	<-muxClosed
 	cancel()
 	n.log.Info("node stopping")
 	err = n.closeAll(nil)
@@ -96,13 +99,33 @@ const (
 
 // HTTPHandler returns the node's HTTP API: the v1 API, metrics, and the
 // endpoints of the node's other components.
+// Requests on multiplexed connections (api.MuxPath) run through the same
+// handler; CloseMux ends those connections.
 func (n *Node) HTTPHandler() http.Handler {
-	return n.frozenGate(httpapi.New(httpapi.Config{
+	ms := httpapi.NewMuxServer(int64(n.kv.Limits().MaxValue), n.log)
+	root := n.frozenGate(httpapi.New(httpapi.Config{
 		KV: n.KV(), Cluster: n, Logger: n.log,
 		Metrics:    promhttp.HandlerFor(n.Metrics(), promhttp.HandlerOpts{}),
 		Registerer: n.Metrics(),
 		Extra:      n.extraRoutes,
+		Mux:        ms,
 	}))
+	ms.SetRoot(root)
+	n.muxMu.Lock()
+	n.muxServers = append(n.muxServers, ms)
+	n.muxMu.Unlock()
+	return root
+}
+
+// CloseMux stops taking requests on multiplexed connections, lets those in
+// flight finish until ctx ends, and closes the connections.
+func (n *Node) CloseMux(ctx context.Context) {
+	n.muxMu.Lock()
+	servers := n.muxServers
+	n.muxMu.Unlock()
+	for _, ms := range servers {
+		ms.Close(ctx)
+	}
 }
 
 // extraRoutes registers endpoints beyond the core API.

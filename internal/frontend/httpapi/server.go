@@ -56,6 +56,8 @@ type Config struct {
 	// Extra registers more routes on the same mux (other components'
 	// endpoints, such as fault injection or the watch feed).
 	Extra func(mux *http.ServeMux)
+	// Mux, when set, serves multiplexed connections at api.MuxPath.
+	Mux *MuxServer
 }
 
 // Handler is the API's http.Handler.
@@ -96,6 +98,9 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /readyz", h.readyz)
 	if h.cfg.Metrics != nil {
 		m.Handle("GET /metrics", h.cfg.Metrics)
+	}
+	if h.cfg.Mux != nil {
+		m.Handle("GET "+api.MuxPath, h.cfg.Mux)
 	}
 	if h.cfg.Extra != nil {
 		h.cfg.Extra(m)
