@@ -62,6 +62,14 @@ type Config struct {
 	// flow; a stale or missing entry only costs that hop. Worth it for
 	// long-lived clients doing many writes; off by default.
 	RouteWrites bool
+	// Multiplex sends requests on one multiplexed connection per endpoint
+	// (GET /v1/mux upgraded to binary frames, many requests in flight at
+	// once, answered in any order) instead of one HTTP/1.1 request per
+	// pooled connection: with many concurrent callers it costs the client
+	// and the node far fewer system calls per request. Semantics, errors
+	// and retries are those of HTTP; an endpoint that does not serve
+	// multiplexed connections gets plain HTTP. Call Close when done.
+	Multiplex bool
 }
 
 // Client calls a distkv cluster. It is safe for concurrent use; copies made
@@ -73,7 +81,8 @@ type Client struct {
 	ns           string
 	eps          *endpoints
 	sess         *session
-	router       *router // nil unless Config.RouteWrites
+	router       *router  // nil unless Config.RouteWrites
+	mux          *muxPool // nil unless Config.Multiplex
 }
 
 // session carries causal tokens between requests, per namespace, shared
@@ -151,6 +160,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.RouteWrites {
 		c.router = &router{c: c}
 	}
+	if cfg.Multiplex {
+		c.mux = newMuxPool()
+	}
 	hc := http.Client{Transport: newTransport()}
 	if cfg.HTTPClient != nil {
 		hc = *cfg.HTTPClient
@@ -166,6 +178,17 @@ func newTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 32
 	return t
+}
+
+// Close closes the client's multiplexed connections and idle HTTP
+// connections. Calls in flight on a multiplexed connection fail. Copies
+// made by WithNamespace share the connections and are closed with it.
+func (c *Client) Close() error {
+	if c.mux != nil {
+		c.mux.close()
+	}
+	c.hc.CloseIdleConnections()
+	return nil
 }
 
 // WithNamespace returns a copy of c bound to namespace ns ("" or "default"

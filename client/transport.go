@@ -171,6 +171,12 @@ func (c *Client) doOnce(ctx context.Context, r *request) (*response, error) {
 func (c *Client) attempt(ctx context.Context, base string, r *request) (resp *response, sent bool, err error) {
 	actx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
+	if c.mux != nil {
+		resp, sent, err := c.mux.roundTrip(actx, base, r)
+		if !errors.Is(err, errMuxUnsupported) {
+			return resp, sent, err
+		}
+	}
 	var gotConn atomic.Bool
 	actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
 		GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) },
