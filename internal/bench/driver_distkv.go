@@ -15,9 +15,11 @@ import (
 // turn, so the load is spread over the nodes as etcd's client spreads
 // its calls; the clients fail over as usual. Writes go straight to their
 // shard's leader when the client knows it (client.Config.RouteWrites), as
-// a long-lived distkv application would send them. They share one connection
-// pool sized for every worker, so no request waits for or churns a
-// connection.
+// a long-lived distkv application would send them. Each client sends its
+// calls on one multiplexed connection per node (client.Config.Multiplex),
+// as etcd's client multiplexes its calls over gRPC; the plain-HTTP
+// connection pool they share (for a node without multiplexing) is sized for
+// every worker, so no request waits for or churns a connection.
 type distkvDriver struct {
 	sessions []*distkvSession
 	tr       *http.Transport
@@ -47,6 +49,7 @@ func newDistkvDriver(o Options) (*distkvDriver, error) {
 			HTTPClient:   hc,
 			Namespace:    o.Namespace,
 			RouteWrites:  true,
+			Multiplex:    true,
 		})
 		if err != nil {
 			return nil, err
@@ -59,6 +62,9 @@ func newDistkvDriver(o Options) (*distkvDriver, error) {
 func (d *distkvDriver) Session(i int) Session { return d.sessions[i%len(d.sessions)] }
 
 func (d *distkvDriver) Close() error {
+	for _, s := range d.sessions {
+		s.c.Close()
+	}
 	d.tr.CloseIdleConnections()
 	return nil
 }
