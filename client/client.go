@@ -12,6 +12,14 @@
 // done. A write that timed out (504) or whose connection broke after it was
 // sent is never retried: it returns an *Error with OutcomeUnknown set, and
 // the caller decides, typically by reading the key back.
+//
+// # Multiplexed connections
+//
+// With Config.Multiplex a Client keeps one connection per node, upgraded at
+// GET /v1/mux to binary frames that carry many calls at once (see package
+// api). The rules above are unchanged: a call whose connection breaks
+// after its request was queued is a sent request, so a write returns an
+// unknown outcome. Close the Client to close the connections.
 package client
 
 import (
