@@ -201,3 +201,33 @@ func noEOF(err error) error {
 func (r *MuxRequest) String() string {
 	return fmt.Sprintf("#%d %s %s (%d headers, %d bytes)", r.ID, r.Method, r.Target, len(r.Header), len(r.Body))
 }
+
+// WriteMuxFrames writes the frames arriving on out to bw until done is
+// closed, flushing once per batch: a frame and every frame already queued
+// behind it go out in one write. Before each flush it calls beforeFlush,
+// if set (to arm a write deadline). It returns the first write error.
+func WriteMuxFrames(bw *bufio.Writer, out <-chan []byte, done <-chan struct{}, beforeFlush func()) error {
+	for {
+		select {
+		case f := <-out:
+			_, _ = bw.Write(f) // a failed write resurfaces at Flush
+		case <-done:
+			return nil
+		}
+	more:
+		for {
+			select {
+			case f := <-out:
+				_, _ = bw.Write(f)
+			default:
+				break more
+			}
+		}
+		if beforeFlush != nil {
+			beforeFlush()
+		}
+		if err := bw.Flush(); err != nil {
+			return err
+		}
+	}
+}

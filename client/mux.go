@@ -289,26 +289,8 @@ func (c *muxConn) reader() {
 
 func (c *muxConn) writer() {
 	bw := bufio.NewWriterSize(c.nc, 64<<10)
-	for {
-		select {
-		case f := <-c.out:
-			_, _ = bw.Write(f)
-		case <-c.done:
-			return
-		}
-	more:
-		for {
-			select {
-			case f := <-c.out:
-				_, _ = bw.Write(f)
-			default:
-				break more
-			}
-		}
-		_ = c.nc.SetWriteDeadline(time.Now().Add(muxDialTimeout))
-		if err := bw.Flush(); err != nil {
-			c.fail(fmt.Errorf("multiplexed connection: %w", err))
-			return
-		}
+	armDeadline := func() { _ = c.nc.SetWriteDeadline(time.Now().Add(muxDialTimeout)) }
+	if err := api.WriteMuxFrames(bw, c.out, c.done, armDeadline); err != nil {
+		c.fail(fmt.Errorf("multiplexed connection: %w", err))
 	}
 }

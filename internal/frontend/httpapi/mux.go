@@ -251,32 +251,16 @@ func (c *muxConn) run(req *api.MuxRequest) (frame []byte) {
 // request goroutine ever blocks on a dead connection.
 func (c *muxConn) writer() {
 	bw := bufio.NewWriterSize(c.nc, 64<<10)
-	failed := false
+	armDeadline := func() { _ = c.nc.SetWriteDeadline(time.Now().Add(muxWriteTimeout)) }
+	if err := api.WriteMuxFrames(bw, c.out, c.done, armDeadline); err == nil {
+		return
+	}
+	_ = c.nc.Close() // the reader stops too
 	for {
 		select {
-		case f := <-c.out:
-			_, _ = bw.Write(f)
+		case <-c.out:
 		case <-c.done:
 			return
-		}
-	more:
-		for {
-			select {
-			case f := <-c.out:
-				_, _ = bw.Write(f)
-			default:
-				break more
-			}
-		}
-		if failed {
-			bw.Reset(io.Discard)
-			continue
-		}
-		_ = c.nc.SetWriteDeadline(time.Now().Add(muxWriteTimeout))
-		if err := bw.Flush(); err != nil {
-			failed = true
-			_ = c.nc.Close() // the reader stops too
-			bw.Reset(io.Discard)
 		}
 	}
 }
