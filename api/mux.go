@@ -204,15 +204,29 @@ func (r *MuxRequest) String() string {
 
 // WriteMuxFrames writes the frames arriving on out to bw until done is
 // closed, flushing once per batch: a frame and every frame already queued
-// behind it go out in one write. Before each flush it calls beforeFlush,
-// if set (to arm a write deadline). It returns the first write error.
+// behind it go out in one write. When done is closed it still sends the
+// frames already queued. Before each flush it calls beforeFlush, if set
+// (to arm a write deadline). It returns the first write error.
 func WriteMuxFrames(bw *bufio.Writer, out <-chan []byte, done <-chan struct{}, beforeFlush func()) error {
+	flush := func() error {
+		if beforeFlush != nil {
+			beforeFlush()
+		}
+		return bw.Flush()
+	}
 	for {
 		select {
 		case f := <-out:
 			_, _ = bw.Write(f) // a failed write resurfaces at Flush
 		case <-done:
-			return nil
+			for {
+				select {
+				case f := <-out:
+					_, _ = bw.Write(f)
+				default:
+					return flush()
+				}
+			}
 		}
 	more:
 		for {
@@ -223,10 +237,7 @@ func WriteMuxFrames(bw *bufio.Writer, out <-chan []byte, done <-chan struct{}, b
 				break more
 			}
 		}
-		if beforeFlush != nil {
-			beforeFlush()
-		}
-		if err := bw.Flush(); err != nil {
+		if err := flush(); err != nil {
 			return err
 		}
 	}

@@ -280,3 +280,38 @@ func TestMuxServerRefusesPlainGET(t *testing.T) {
 		t.Fatalf("plain GET %s: %d %s", api.MuxPath, resp.StatusCode, body)
 	}
 }
+
+// TestMuxServerCloseDrains: closing the server (a node stopping) lets the
+// requests in flight finish and delivers their answers before the
+// connection closes.
+func TestMuxServerCloseDrains(t *testing.T) {
+	started := make(chan struct{}, 20)
+	h := kvHandler(9)
+	s := newMuxServer(t, "n1", func(w http.ResponseWriter, r *http.Request) {
+		started <- struct{}{}
+		time.Sleep(100 * time.Millisecond)
+		h(w, r)
+	})
+	c := newMuxClient(t, s.URL)
+	ctx := ctxT(t, 10*time.Second)
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := range 20 {
+		wg.Go(func() {
+			if _, err := c.Put(ctx, fmt.Sprint("drain", i), []byte("v")); err != nil {
+				errs <- err
+			}
+		})
+	}
+	for range 20 {
+		<-started
+	}
+	cctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	s.ms.Load().Close(cctx)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("write in flight while the server closed: %v", err)
+	}
+}
