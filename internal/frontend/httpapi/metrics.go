@@ -39,5 +39,10 @@ func (m *metrics) observe(route, method string, status int, d time.Duration) {
 		route = "unmatched"
 	}
 	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	if route == muxRoute {
+		// An upgraded connection's "latency" is its lifetime; its requests
+		// are observed one by one under their own routes.
+		return
+	}
 	m.latency.WithLabelValues(route, method).Observe(d.Seconds())
 }

@@ -18,6 +18,9 @@ import (
 	"github.com/distkv/distkv/api"
 )
 
+// muxRoute is the upgrade endpoint's route pattern.
+const muxRoute = "GET " + api.MuxPath
+
 // Bounds of a multiplexed connection.
 const (
 	// muxInflight bounds the requests one connection runs at once; the

@@ -100,7 +100,7 @@ func (h *Handler) routes() {
 		m.Handle("GET /metrics", h.cfg.Metrics)
 	}
 	if h.cfg.Mux != nil {
-		m.Handle("GET "+api.MuxPath, h.cfg.Mux)
+		m.Handle(muxRoute, h.cfg.Mux)
 	}
 	if h.cfg.Extra != nil {
 		h.cfg.Extra(m)
