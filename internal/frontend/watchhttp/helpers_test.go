@@ -20,18 +20,8 @@ import (
 
 var t0 = time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 
-// event is an event as a client decodes it.
-type event struct {
-	NS       string    `json:"ns"`
-	Key      string    `json:"key"`
-	Op       string    `json:"op"`
-	Version  uint64    `json:"version"`
-	Value    *string   `json:"value"`
-	Encoding string    `json:"encoding"`
-	Node     string    `json:"node"`
-	Time     time.Time `json:"time"`
-	Shard    int       `json:"shard"`
-}
+// event is an event as a client decodes it: the wire type, printable.
+type event struct{ api.WatchEvent }
 
 func (e event) String() string { return fmt.Sprintf("%s/%s@%d", e.Op, e.Key, e.Version) }
 
