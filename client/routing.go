@@ -34,7 +34,7 @@ type routeTable struct {
 }
 
 type routeNS struct {
-	shards  int
+	layout  keyspace.Layout
 	leaders []string // per shard: the leader's endpoint URL, "" if unknown or not ours
 }
 
@@ -51,10 +51,10 @@ func (rt *router) preferred(ns, key string) string {
 		ns = DefaultNamespace
 	}
 	n, ok := t.namespaces[ns]
-	if !ok || n.shards <= 0 {
+	if !ok || n.layout.Shards <= 0 {
 		return ""
 	}
-	return n.leaders[keyspace.ShardOf([]byte(key), n.shards)]
+	return n.leaders[n.layout.ShardOf([]byte(key))]
 }
 
 func (rt *router) maybeRefresh() {
@@ -109,11 +109,15 @@ func buildRouteTable(cl *api.Cluster, urls []string) *routeTable {
 		if ns.Mode != "" && ns.Mode != "strong" || ns.Shards <= 0 {
 			continue
 		}
-		t.namespaces[ns.Name] = routeNS{shards: ns.Shards, leaders: make([]string, ns.Shards)}
+		sch, err := keyspace.ParseSharding(ns.Sharding)
+		if err != nil {
+			continue // a scheme this client does not know: route nothing there
+		}
+		t.namespaces[ns.Name] = routeNS{layout: keyspace.Layout{Shards: ns.Shards, Sharding: sch}, leaders: make([]string, ns.Shards)}
 	}
 	for _, s := range cl.Shards {
 		n, ok := t.namespaces[s.Namespace]
-		if !ok || s.ID < 0 || s.ID >= n.shards {
+		if !ok || s.ID < 0 || s.ID >= n.layout.Shards {
 			continue
 		}
 		n.leaders[s.ID] = endpointOf[s.Leader]

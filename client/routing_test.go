@@ -56,7 +56,7 @@ func newRoutedCluster(t *testing.T) *routedCluster {
 	rc.urls = append(rc.urls, "http://"+dead)
 	rc.ids = append(rc.ids, "n3")
 	cl.Nodes = append(cl.Nodes, api.Node{ID: "n3", ClientAddr: dead})
-	cl.Namespaces = []api.Namespace{{Name: "default", Mode: "strong", Shards: routedShards}, {Name: "ev", Mode: "eventual", Shards: routedShards}}
+	cl.Namespaces = []api.Namespace{{Name: "default", Mode: "strong", Shards: routedShards, Sharding: "jump"}, {Name: "ev", Mode: "eventual", Shards: routedShards}}
 	for s := range routedShards {
 		cl.Shards = append(cl.Shards,
 			api.Shard{Namespace: "default", ID: s, Leader: fmt.Sprintf("n%d", s%4)},
@@ -88,7 +88,7 @@ func TestRouteWritesToShardLeader(t *testing.T) {
 		if err != nil {
 			t.Fatalf("put %s: %v", key, err)
 		}
-		shard := keyspace.ShardOf([]byte(key), routedShards)
+		shard := keyspace.Layout{Shards: routedShards, Sharding: keyspace.ShardingJump}.ShardOf([]byte(key))
 		want := fmt.Sprintf("n%d", shard%4)
 		if want == "n3" {
 			want = "n0" // the leader is down: the write fails over to the sticky endpoint

@@ -219,10 +219,17 @@ func markMoves(got []NodeID, prev [][]NodeID, s int) string {
 // shardKeys prints the shard of each input line's key.
 func shardKeys(t *testing.T, d *datadriven.TestData) string {
 	var shards int
+	sharding := "mod"
 	d.ScanArgs(t, "shards", &shards)
+	d.MaybeScanArgs(t, "sharding", &sharding)
+	sch, err := ParseSharding(sharding)
+	if err != nil {
+		d.Fatalf(t, "%v", err)
+	}
+	l := Layout{Shards: shards, Sharding: sch}
 	var b strings.Builder
 	for _, key := range strings.Split(d.Input, "\n") {
-		fmt.Fprintf(&b, "%q -> %d\n", key, ShardOf([]byte(key), shards))
+		fmt.Fprintf(&b, "%q -> %d\n", key, l.ShardOf([]byte(key)))
 	}
 	return b.String()
 }

@@ -2,13 +2,12 @@ package keyspace
 
 import (
 	"errors"
-	"fmt"
 	"math"
 	"testing"
 )
 
 func TestParseNodeID(t *testing.T) {
-	for in, want := range map[string]NodeID{"n3": 3, "N3": 3, "3": 3, "n18446744073709551615": math.MaxUint64} {
+	for in, want := range map[string]NodeID{"n3": 3, "N3": 3, "3": 3, "n1099511627775": MaxNodeID} {
 		got, err := ParseNodeID(in)
 		if err != nil || got != want {
 			t.Errorf("ParseNodeID(%q) = %v, %v; want %v", in, got, err, want)
@@ -17,7 +16,7 @@ func TestParseNodeID(t *testing.T) {
 			t.Errorf("ParseNodeID(%q.String()) = %v", got, back)
 		}
 	}
-	for _, in := range []string{"", "n", "0", "n0", "nn3", "nN3", "x3", "-3", "+3", "n-3", " n3", "3.0", "n18446744073709551616"} {
+	for _, in := range []string{"", "n", "0", "n0", "nn3", "nN3", "x3", "-3", "+3", "n-3", " n3", "3.0", "n18446744073709551616", "n1099511627776"} {
 		if got, err := ParseNodeID(in); err == nil || !errors.Is(err, ErrInvalid) {
 			t.Errorf("ParseNodeID(%q) = %v, %v; want an ErrInvalid error", in, got, err)
 		}
@@ -32,8 +31,13 @@ func TestGroupID(t *testing.T) {
 		ns    uint32
 		shard int
 		str   string
-	}{{1, 0, "ns1/s0"}, {1, 3, "ns1/s3"}, {7, MaxShards - 1, "ns7/s1023"}, {math.MaxUint32, 5, "ns4294967295/s5"}} {
-		g := ShardGroup(tc.ns, tc.shard)
+		gen   uint16
+	}{{1, 0, "ns1/s0", 0}, {1, 3, "ns1/s3", 0}, {7, MaxShards - 1, "ns7/s1023", 0}, {math.MaxUint32, 5, "ns4294967295/s5", 0},
+		{1, 3, "ns1/s3.g2", 2}, {9, MaxShards - 1, "ns9/s1023.g65535", math.MaxUint16}} {
+		g := ShardGroupGen(tc.ns, tc.shard, tc.gen)
+		if g.Gen() != tc.gen {
+			t.Errorf("ShardGroupGen(%d, %d, %d).Gen() = %d", tc.ns, tc.shard, tc.gen, g.Gen())
+		}
 		if g.Namespace() != tc.ns || g.Shard() != tc.shard || g.String() != tc.str {
 			t.Errorf("ShardGroup(%d, %d) = %d: Namespace %d, Shard %d, String %q; want %q",
 				tc.ns, tc.shard, uint64(g), g.Namespace(), g.Shard(), g, tc.str)
@@ -50,40 +54,18 @@ func TestGroupID(t *testing.T) {
 	}
 }
 
-// TestShardOfUniform hashes 100k keys into 16 and into 1000 shards and
-// requires every shard's count within 6 standard deviations of the mean (a
-// shard's count is binomial): a uniform hash passes with overwhelming
-// probability, while a biased hash or modulus fails. The keys are fixed,
-// so the test is deterministic.
-func TestShardOfUniform(t *testing.T) {
-	const keys = 100_000
-	for _, shards := range []int{16, 1000} {
-		counts := make([]int, shards)
-		for i := range keys {
-			s := ShardOf(fmt.Appendf(nil, "user:%d", i), shards)
-			if s < 0 || s >= shards {
-				t.Fatalf("ShardOf(user:%d, %d) = %d, out of range", i, shards, s)
-			}
-			counts[s]++
-		}
-		mean := float64(keys) / float64(shards)
-		sd := math.Sqrt(mean * (1 - 1/float64(shards)))
-		lo, hi := keys, 0
-		for _, c := range counts {
-			lo, hi = min(lo, c), max(hi, c)
-		}
-		t.Logf("%d keys into %d shards: min %d max %d (mean %.0f, sd %.1f)", keys, shards, lo, hi, mean, sd)
-		if float64(lo) < mean-6*sd || float64(hi) > mean+6*sd {
-			t.Errorf("%d shards: counts range %d..%d, want within %.0f of %.0f", shards, lo, hi, 6*sd, mean)
+func TestReplicaID(t *testing.T) {
+	for _, tc := range []struct {
+		node NodeID
+		gen  uint32
+		str  string
+	}{{3, 0, "n3"}, {3, 2, "n3.r2"}, {MaxNodeID, 1<<24 - 1, "n1099511627775.r16777215"}} {
+		r := MakeReplicaID(tc.node, tc.gen)
+		if r.Node() != tc.node || r.Gen() != tc.gen || r.String() != tc.str {
+			t.Errorf("MakeReplicaID(%v, %d) = %#x: node %v gen %d %q; want %q", tc.node, tc.gen, uint64(r), r.Node(), r.Gen(), r, tc.str)
 		}
 	}
-}
-
-func TestShardOfPanicsOnNoShards(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Fatal("ShardOf with 0 shards did not panic")
-		}
-	}()
-	ShardOf([]byte("k"), 0)
+	if MakeReplicaID(7, 0) != 7 {
+		t.Errorf("generation 0 replica ID of n7 = %d, want 7 (the node ID)", MakeReplicaID(7, 0))
+	}
 }

@@ -19,7 +19,8 @@ const (
 )
 
 // Namespace is a namespace's configuration as stored in cluster metadata.
-// Its shard count is fixed at creation: ShardOf depends on it.
+// Its shard count and scheme (its Layout) decide which shard holds a key;
+// changing them is a reshard, which moves the keys whose shard changes.
 type Namespace struct {
 	// Name is the user-facing name; see ValidateName.
 	Name string `json:"name"`
@@ -33,6 +34,9 @@ type Namespace struct {
 	Replicas Replication `json:"replicas"`
 	// Shards is the number of shards, 1..MaxShards.
 	Shards int `json:"shards"`
+	// Sharding is how keys map to shards. New namespaces get ShardingJump;
+	// ShardingUnset in a stored map means the legacy ShardingMod.
+	Sharding Sharding `json:"sharding,omitempty"`
 	// R and W are the leaderless engine's read and write quorums; 0 means
 	// a majority of the replicas. Only eventual and causal namespaces may
 	// set them.
@@ -88,6 +92,9 @@ func (ns Namespace) Validate() error {
 	if !ns.Replicas.All && ns.Replicas.N < 1 {
 		return invalidf("replicas must be at least 1 or \"all\", got %d", ns.Replicas.N)
 	}
+	if !ns.Sharding.valid() {
+		return invalidf("sharding must be jump or mod")
+	}
 	if err := ns.validateQuorums(); err != nil {
 		return err
 	}
@@ -122,3 +129,6 @@ func (ns Namespace) validateConflicts() error {
 	}
 	return nil
 }
+
+// Layout returns how the namespace maps keys to shards.
+func (ns Namespace) Layout() Layout { return Layout{Shards: ns.Shards, Sharding: ns.Sharding} }
