@@ -15,7 +15,8 @@ const MessageType uint8 = 1
 
 // Config configures a Host. Fields left zero take the documented defaults.
 type Config struct {
-	// NodeID is this node's ID; it is the replica ID in every group. Required.
+	// NodeID is this node's ID. It frames proposals, and it is the Raft
+	// replica ID in groups whose GroupConfig names none. Required.
 	NodeID uint64
 	// Engine is the node's storage. Required.
 	Engine *storage.Engine
@@ -64,6 +65,9 @@ type Events struct {
 	Synced func(d time.Duration, groups int)
 	// Proposed counts proposals handed to Raft.
 	Proposed func(group uint64)
+	// ConfChanged reports a group's configuration after a change applied
+	// here.
+	ConfChanged func(group uint64, c Conf)
 }
 
 func (c *Config) setDefaults() error {

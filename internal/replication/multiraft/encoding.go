@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	pb "go.etcd.io/raft/v3/raftpb"
 )
@@ -79,10 +80,19 @@ func decodePosition(v []byte) (logPosition, error) {
 // appliedState is what a group's state machine has applied. It lives in the
 // group's replicated range, so it is written atomically with the data it
 // describes and travels inside snapshots.
+//
+// Its configuration part is the group's whole Raft ConfState: the voters
+// and learners, and during a joint change the outgoing voters, the
+// learners-to-be and whether Raft leaves the joint configuration by
+// itself. States written before joint changes existed end after the
+// learners; they decode as non-joint.
 type appliedState struct {
-	Index, Term uint64
-	Voters      []uint64
-	Learners    []uint64
+	Index, Term    uint64
+	Voters         []uint64
+	Learners       []uint64
+	VotersOutgoing []uint64
+	LearnersNext   []uint64
+	AutoLeave      bool
 }
 
 func encodeApplied(a appliedState) []byte {
@@ -90,7 +100,16 @@ func encodeApplied(a appliedState) []byte {
 	buf = binary.BigEndian.AppendUint64(buf, a.Index)
 	buf = binary.BigEndian.AppendUint64(buf, a.Term)
 	buf = appendIDs(buf, a.Voters)
-	return appendIDs(buf, a.Learners)
+	buf = appendIDs(buf, a.Learners)
+	if len(a.VotersOutgoing) == 0 && len(a.LearnersNext) == 0 && !a.AutoLeave {
+		return buf
+	}
+	buf = appendIDs(buf, a.VotersOutgoing)
+	buf = appendIDs(buf, a.LearnersNext)
+	if a.AutoLeave {
+		return append(buf, 1)
+	}
+	return append(buf, 0)
 }
 
 func appendIDs(buf []byte, ids []uint64) []byte {
@@ -113,9 +132,22 @@ func decodeApplied(v []byte) (appliedState, error) {
 	if a.Voters, rest, err = readIDs(rest); err != nil {
 		return a, err
 	}
-	if a.Learners, _, err = readIDs(rest); err != nil {
+	if a.Learners, rest, err = readIDs(rest); err != nil {
 		return a, err
 	}
+	if len(rest) == 0 {
+		return a, nil
+	}
+	if a.VotersOutgoing, rest, err = readIDs(rest); err != nil {
+		return a, err
+	}
+	if a.LearnersNext, rest, err = readIDs(rest); err != nil {
+		return a, err
+	}
+	if len(rest) != 1 || rest[0] > 1 {
+		return a, fmt.Errorf("%w: applied state's auto-leave flag", errCorrupt)
+	}
+	a.AutoLeave = rest[0] == 1
 	return a, nil
 }
 
@@ -138,7 +170,26 @@ func readIDs(v []byte) ([]uint64, []byte, error) {
 }
 
 func (a appliedState) confState() *pb.ConfState {
-	return &pb.ConfState{Voters: append([]uint64(nil), a.Voters...), Learners: append([]uint64(nil), a.Learners...)}
+	cs := &pb.ConfState{Voters: slices.Clone(a.Voters), Learners: slices.Clone(a.Learners),
+		VotersOutgoing: slices.Clone(a.VotersOutgoing), LearnersNext: slices.Clone(a.LearnersNext)}
+	if a.AutoLeave {
+		cs.AutoLeave = new(true)
+	}
+	return cs
+}
+
+// withConf returns a with the configuration of cs.
+func (a appliedState) withConf(cs *pb.ConfState) appliedState {
+	a.Voters, a.Learners = slices.Clone(cs.GetVoters()), slices.Clone(cs.GetLearners())
+	a.VotersOutgoing, a.LearnersNext = slices.Clone(cs.GetVotersOutgoing()), slices.Clone(cs.GetLearnersNext())
+	a.AutoLeave = cs.GetAutoLeave()
+	return a
+}
+
+// conf is the applied configuration in this package's terms.
+func (a appliedState) conf() Conf {
+	return Conf{Voters: slices.Clone(a.Voters), Learners: slices.Clone(a.Learners),
+		VotersOutgoing: slices.Clone(a.VotersOutgoing), LearnersNext: slices.Clone(a.LearnersNext), AutoLeave: a.AutoLeave}
 }
 
 // Proposal framing. Every normal entry's data starts with the proposing

@@ -22,6 +22,15 @@ var (
 	// ErrTimeout means a read barrier did not complete in time. Reads have
 	// no side effects, so it is safe to retry.
 	ErrTimeout = errors.New("multiraft: timed out")
+	// ErrConfChangePending means a configuration change is already in the
+	// log and not yet applied; Raft takes one at a time. Nothing was done.
+	ErrConfChangePending = errors.New("multiraft: a configuration change is pending")
+	// ErrBadConfChange means a configuration change would break Raft's
+	// rules for the current configuration; nothing was done.
+	ErrBadConfChange = errors.New("multiraft: configuration change refused")
+	// ErrTombstoned means the replica was removed from this node before;
+	// a replica ID is never reused on a node.
+	ErrTombstoned = errors.New("multiraft: replica was removed here")
 )
 
 // NotLeaderError means this replica is not the group's leader. Nothing was

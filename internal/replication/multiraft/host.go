@@ -37,12 +37,22 @@ type StateMachine interface {
 // GroupConfig describes a group replica to host.
 type GroupConfig struct {
 	ID uint64
-	// Voters are the group's initial members, used only when the replica
-	// is new on this node; a replica that exists reloads its own state.
+	// ReplicaID is this node's Raft ID in the group; 0 means the node ID
+	// (the replica of generation 0). See keyspace.ReplicaID.
+	ReplicaID uint64
+	// Voters are the group's initial members (replica IDs), used only when
+	// the replica is new on this node and Join is false; a replica that
+	// exists reloads its own state.
 	Voters []uint64
 	// Learners receive the log without voting (new-replica only, like
 	// Voters).
 	Learners []uint64
+	// Join creates a new replica empty, with no configuration: it learns
+	// the group's state and members from the leader's snapshot once the
+	// leader has added it (as a learner). Replicas added to a running
+	// group must join; only a group's initial replicas bootstrap with
+	// Voters, identically on every node.
+	Join bool
 	// NewStateMachine makes the state machine that receives committed
 	// commands. It is called only if the group is not hosted yet, on the
 	// loop goroutine.
@@ -54,14 +64,19 @@ type GroupConfig struct {
 
 // GroupStatus is a group replica's state as last seen by the loop.
 type GroupStatus struct {
-	Group     uint64
-	Leader    uint64
-	Term      uint64
-	IsLeader  bool
-	Voters    []uint64
-	Commit    uint64
-	Applied   uint64
-	LastIndex uint64
+	Group uint64
+	// ReplicaID is this node's replica ID in the group.
+	ReplicaID uint64
+	// Leader is the leader's node (0: unknown); LeaderReplica its replica
+	// ID.
+	Leader        uint64
+	LeaderReplica uint64
+	Term          uint64
+	IsLeader      bool
+	Voters        []uint64
+	Commit        uint64
+	Applied       uint64
+	LastIndex     uint64
 	// FirstIndex is the oldest log entry kept; earlier ones were truncated.
 	FirstIndex uint64
 }
@@ -355,7 +370,7 @@ func (h *Host) Groups() []uint64 {
 }
 
 // TransferLeadership asks group's leader (this node) to hand leadership to
-// node to. It returns without waiting for the transfer.
+// replica to. It returns without waiting for the transfer.
 func (h *Host) TransferLeadership(ctx context.Context, group, to uint64) error {
 	return h.do(ctx, func() {
 		if r := h.groups[group]; r != nil {
@@ -417,8 +432,14 @@ func (h *Host) publish(r *replica) {
 }
 
 func (h *Host) createGroup(cfg GroupConfig) error {
-	if _, ok := h.groups[cfg.ID]; ok {
+	if r, ok := h.groups[cfg.ID]; ok && !r.removing {
 		return nil
+	} else if ok {
+		return fmt.Errorf("%w: group %d is being removed here", ErrGroupNotFound, cfg.ID)
+	}
+	rid := cfg.ReplicaID
+	if rid == 0 {
+		rid = h.cfg.NodeID
 	}
 	ls, found, err := loadLogStore(h.cfg.Engine, cfg.ID)
 	if err != nil {
@@ -426,11 +447,18 @@ func (h *Host) createGroup(cfg GroupConfig) error {
 	}
 	fresh := !found
 	if fresh {
-		if len(cfg.Voters) == 0 {
+		if _, dead, err := h.cfg.Engine.Get(tombstoneKey(cfg.ID, rid)); err != nil || dead {
+			return fmt.Errorf("%w: replica %d of group %d was removed from this node and is never recreated (err %v)", ErrTombstoned, rid, cfg.ID, err)
+		}
+		if len(cfg.Voters) == 0 && !cfg.Join {
 			return fmt.Errorf("multiraft: group %d is new here and has no voters", cfg.ID)
 		}
 		b := h.cfg.Engine.NewWriteBatch()
-		ls, err = writeBootstrap(b, cfg.ID, cfg.Voters, cfg.Learners)
+		if cfg.Join {
+			ls, err = writeEmpty(b, cfg.ID)
+		} else {
+			ls, err = writeBootstrap(b, cfg.ID, cfg.Voters, cfg.Learners)
+		}
 		if err == nil {
 			err = b.Commit(true)
 		}
@@ -441,7 +469,7 @@ func (h *Host) createGroup(cfg GroupConfig) error {
 		ls.engine = h.cfg.Engine
 	}
 	rn, err := raft.NewRawNode(&raft.Config{
-		ID:                        h.cfg.NodeID,
+		ID:                        rid,
 		ElectionTick:              h.cfg.ElectionTicks,
 		HeartbeatTick:             h.cfg.HeartbeatTicks,
 		Storage:                   ls,
@@ -453,14 +481,15 @@ func (h *Host) createGroup(cfg GroupConfig) error {
 		PreVote:                   true,
 		ReadOnlyOption:            raft.ReadOnlySafe,
 		DisableProposalForwarding: true,
+		StepDownOnRemoval:         true,
 		Logger:                    newRaftLogger(h.cfg.Logger, cfg.ID),
 	})
 	if err != nil {
 		return err
 	}
-	r := newReplica(cfg.ID, h.cfg.NodeID, rn, ls, cfg.NewStateMachine())
+	r := newReplica(cfg.ID, h.cfg.NodeID, rid, rn, ls, cfg.NewStateMachine())
 	h.groups[cfg.ID] = r
-	if fresh && cfg.Campaign {
+	if fresh && cfg.Campaign && !cfg.Join {
 		_ = rn.Campaign()
 	}
 	h.publish(r)

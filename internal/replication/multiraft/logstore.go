@@ -100,6 +100,23 @@ func writeBootstrap(b *storage.Batch, group uint64, voters, learners []uint64) (
 	return ls, nil
 }
 
+// writeEmpty writes the state of a replica that joins a running group:
+// no log, no configuration, nothing applied. The leader sends it a
+// snapshot once it adds the replica to the group.
+func writeEmpty(b *storage.Batch, group uint64) (*logStore, error) {
+	ls := &logStore{group: group, hard: &pb.HardState{Term: new(uint64(0)), Vote: new(uint64(0)), Commit: new(uint64(0))}}
+	for _, err := range []error{
+		b.Set(storage.AppliedStateKey(group), encodeApplied(ls.applied)),
+		b.Set(storage.TruncatedStateKey(group), encodePosition(ls.truncated)),
+		b.Set(storage.HardStateKey(group), encodeHardState(ls.hard)),
+	} {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return ls, nil
+}
+
 func (ls *logStore) InitialState() (*pb.HardState, *pb.ConfState, error) {
 	return ls.hard, ls.applied.confState(), nil
 }

@@ -85,6 +85,9 @@ func (h *Host) failQueued() {
 func (h *Host) tick() {
 	now := h.cfg.Clock.Now()
 	for _, r := range h.groups {
+		if r.removing {
+			continue
+		}
 		r.rn.Tick()
 		r.sweep(now)
 	}
@@ -101,20 +104,26 @@ func (h *Host) handle(evs []event) {
 		r := h.groups[ev.group]
 		switch ev.kind {
 		case evMessage:
-			if r != nil {
+			// A message for another replica ID of the group is for a
+			// replica that no longer exists here (or not yet): drop it.
+			if r != nil && !r.removing && ev.msg.GetTo() == r.rid {
 				_ = r.rn.Step(ev.msg)
 			}
 		case evPropose:
-			if r == nil {
+			if r == nil || r.removing {
 				ev.prop.ch <- result{err: ErrGroupNotFound}
 				continue
 			}
-			r.propose(ev.prop)
+			if ev.prop.conf {
+				r.proposeConf(ev.prop)
+			} else {
+				r.propose(ev.prop)
+			}
 			if h.cfg.Events.Proposed != nil {
 				h.cfg.Events.Proposed(r.id)
 			}
 		case evRead:
-			if r == nil {
+			if r == nil || r.removing {
 				ev.read.ch <- ErrGroupNotFound
 				continue
 			}
@@ -179,7 +188,7 @@ type applyResult struct {
 func (h *Host) cycle() {
 	var ws []*work
 	for _, r := range h.groups {
-		if !r.staged && r.rn.HasReady() {
+		if !r.staged && !r.removing && r.rn.HasReady() {
 			ws = append(ws, &work{r: r, rd: r.rn.Ready()})
 		}
 	}
@@ -214,6 +223,11 @@ func (h *Host) cycle() {
 		w.r.staged = true
 		if w.rd.SoftState != nil {
 			h.softStateChanged(w.r, *w.rd.SoftState)
+			if w.r.isLeader() {
+				// As Raft does, assume the log may hold an unapplied
+				// configuration change until this term's first entry.
+				w.r.confIndex = max(w.r.confIndex, w.r.ls.last.Index, w.newLast.Index)
+			}
 		}
 	}
 	if err := b.Commit(false); err != nil {
@@ -264,11 +278,20 @@ func (h *Host) release() {
 		if c.sync && c.seq > h.synced {
 			break
 		}
+		var removing []*replica
 		for _, w := range c.ws {
 			h.afterCommit(w)
 			w.r.staged = false
+			if w.r.removing {
+				removing = append(removing, w.r)
+			}
 		}
 		h.truncateLogs(c.ws)
+		for _, r := range removing {
+			if h.groups[r.id] == r {
+				h.finishRemove(r)
+			}
+		}
 		n++
 	}
 	if n > 0 {
@@ -383,7 +406,13 @@ func (h *Host) apply(b *storage.Batch, w *work) error {
 			if err != nil {
 				return err
 			}
-			a.Voters, a.Learners = cs.GetVoters(), cs.GetLearners()
+			a = a.withConf(cs)
+			if frame := proposalFrame(e); len(frame) > 0 {
+				w.results = append(w.results, applyResult{index: idx, data: frame, val: a.conf()})
+			}
+			if h.cfg.Events.ConfChanged != nil {
+				h.cfg.Events.ConfChanged(r.id, a.conf())
+			}
 		}
 		a.Index, a.Term = idx, e.GetTerm()
 	}
@@ -459,7 +488,7 @@ func (h *Host) softStateChanged(r *replica, ss raft.SoftState) {
 	h.publish(r)
 	if ss.Lead != oldLead {
 		if h.cfg.Events.LeaderChanged != nil {
-			h.cfg.Events.LeaderChanged(r.id, ss.Lead, r.term)
+			h.cfg.Events.LeaderChanged(r.id, nodeOf(ss.Lead), r.term)
 		}
 	}
 }
@@ -479,7 +508,7 @@ func (h *Host) send(r *replica, msgs []*pb.Message) {
 			h.cfg.Logger.Error("encoding raft message", "group", r.id, "err", err)
 			continue
 		}
-		h.cfg.Transport.Send(transport.Message{Type: MessageType, From: h.cfg.NodeID, To: m.GetTo(), Payload: buf})
+		h.cfg.Transport.Send(transport.Message{Type: MessageType, From: h.cfg.NodeID, To: nodeOf(m.GetTo()), Payload: buf})
 	}
 }
 
@@ -490,7 +519,7 @@ func (h *Host) truncateLogs(ws []*work) {
 	var b *storage.Batch
 	for _, w := range ws {
 		ls := w.r.ls
-		if !w.applied || ls.applied.Index < ls.truncated.Index+2*h.cfg.LogKeep {
+		if !w.applied || w.r.removing || ls.applied.Index < ls.truncated.Index+2*h.cfg.LogKeep {
 			continue
 		}
 		if b == nil {

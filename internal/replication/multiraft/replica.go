@@ -6,6 +6,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/distkv/distkv/internal/keyspace"
+	"google.golang.org/protobuf/proto"
+
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"go.etcd.io/raft/v3/tracker"
@@ -13,8 +16,11 @@ import (
 
 // replica is one group's Raft state on this node. Loop-owned.
 type replica struct {
-	id   uint64
+	id uint64
+	// self is this node's ID (it frames proposals); rid is the replica's
+	// Raft ID in the group.
 	self uint64
+	rid  uint64
 	rn   *raft.RawNode
 	ls   *logStore
 	sm   StateMachine
@@ -30,6 +36,15 @@ type replica struct {
 	readsWaiting  []*readReq            // not yet in a ReadIndex round
 	readsInflight map[uint64][]*readReq // by round ID
 	readsReady    []readRound           // index known, waiting for apply
+
+	// confIndex is the index of the latest configuration change this
+	// replica knows to be in the log (on becoming leader: its last
+	// index, as Raft assumes); another waits until it is applied.
+	confIndex uint64
+	// removing: RemoveGroup was called; the replica takes no more Ready
+	// and is deleted once nothing of it is staged. removed are told then.
+	removing bool
+	removed  []chan error
 }
 
 const (
@@ -39,8 +54,11 @@ const (
 )
 
 type proposal struct {
-	id       uint64
-	data     []byte
+	id   uint64
+	data []byte
+	// conf marks a configuration change; cc is it.
+	conf     bool
+	cc       *pb.ConfChangeV2
 	ch       chan result
 	deadline time.Time
 	index    uint64 // log index once appended; loop-owned
@@ -59,9 +77,9 @@ type readRound struct {
 	reqs  []*readReq
 }
 
-func newReplica(id, self uint64, rn *raft.RawNode, ls *logStore, sm StateMachine) *replica {
+func newReplica(id, self, rid uint64, rn *raft.RawNode, ls *logStore, sm StateMachine) *replica {
 	r := &replica{
-		id: id, self: self, rn: rn, ls: ls, sm: sm,
+		id: id, self: self, rid: rid, rn: rn, ls: ls, sm: sm,
 		proposals:     make(map[uint64]*proposal),
 		byIndex:       make(map[uint64]uint64),
 		readsInflight: make(map[uint64][]*readReq),
@@ -77,15 +95,17 @@ func (r *replica) isLeader() bool { return r.soft.RaftState == raft.StateLeader 
 func (r *replica) status() GroupStatus {
 	bs := r.rn.BasicStatus()
 	return GroupStatus{
-		Group:      r.id,
-		Leader:     bs.Lead,
-		Term:       bs.HardState.GetTerm(),
-		IsLeader:   bs.RaftState == raft.StateLeader,
-		Voters:     append([]uint64(nil), r.ls.applied.Voters...),
-		Commit:     bs.HardState.GetCommit(),
-		Applied:    r.ls.applied.Index,
-		LastIndex:  r.ls.last.Index,
-		FirstIndex: r.ls.truncated.Index + 1,
+		Group:         r.id,
+		ReplicaID:     r.rid,
+		Leader:        nodeOf(bs.Lead),
+		LeaderReplica: bs.Lead,
+		Term:          bs.HardState.GetTerm(),
+		IsLeader:      bs.RaftState == raft.StateLeader,
+		Voters:        append([]uint64(nil), r.ls.applied.Voters...),
+		Commit:        bs.HardState.GetCommit(),
+		Applied:       r.ls.applied.Index,
+		LastIndex:     r.ls.last.Index,
+		FirstIndex:    r.ls.truncated.Index + 1,
 	}
 }
 
@@ -94,7 +114,7 @@ func (r *replica) status() GroupStatus {
 func (r *replica) bestFollower() uint64 {
 	var best, match uint64
 	r.rn.WithProgress(func(id uint64, typ raft.ProgressType, pr tracker.Progress) {
-		if id == r.self || typ != raft.ProgressTypePeer || !pr.RecentActive {
+		if id == r.rid || typ != raft.ProgressTypePeer || !pr.RecentActive {
 			return
 		}
 		if pr.Match > match || (pr.Match == match && id < best) {
@@ -105,8 +125,11 @@ func (r *replica) bestFollower() uint64 {
 }
 
 func (r *replica) notLeader() *NotLeaderError {
-	return &NotLeaderError{Group: r.id, Leader: r.soft.Lead}
+	return &NotLeaderError{Group: r.id, Leader: nodeOf(r.soft.Lead)}
 }
+
+// nodeOf is the node holding Raft replica rid.
+func nodeOf(rid uint64) uint64 { return uint64(keyspace.ReplicaID(rid).Node()) }
 
 // propose hands p to Raft, or answers it at once.
 func (r *replica) propose(p *proposal) {
@@ -130,15 +153,19 @@ func (r *replica) propose(p *proposal) {
 func (r *replica) noteAppended(ents []*pb.Entry) {
 	for _, e := range ents {
 		idx := e.GetIndex()
+		frame := proposalFrame(e)
 		if old, ok := r.byIndex[idx]; ok {
-			if node, id, _, err := decodeProposal(e.GetData()); err != nil || node != r.self || id != old {
+			if node, id, _, err := decodeProposal(frame); err != nil || node != r.self || id != old {
 				r.finish(old, result{err: ErrDropped})
 			}
 		}
-		if e.GetType() != pb.EntryType_EntryNormal || len(e.GetData()) == 0 {
+		if e.GetType() != pb.EntryType_EntryNormal {
+			r.confIndex = max(r.confIndex, idx)
+		}
+		if len(frame) == 0 {
 			continue
 		}
-		node, id, _, err := decodeProposal(e.GetData())
+		node, id, _, err := decodeProposal(frame)
 		if err == nil && node == r.self {
 			if p := r.proposals[id]; p != nil {
 				r.byIndex[idx] = id
@@ -261,4 +288,25 @@ func (r *replica) stop() {
 		r.failReads(reqs, ErrStopped)
 	}
 	r.failReads(r.readsWaiting, ErrStopped)
+}
+
+// proposalFrame returns the proposal framing of an entry: a normal
+// entry's data, or a configuration change's context (nil for entries not
+// proposed through this package, such as Raft's own leave-joint).
+func proposalFrame(e *pb.Entry) []byte {
+	switch e.GetType() {
+	case pb.EntryType_EntryConfChangeV2:
+		var cc pb.ConfChangeV2
+		if proto.Unmarshal(e.GetData(), &cc) != nil {
+			return nil
+		}
+		return cc.GetContext()
+	case pb.EntryType_EntryConfChange:
+		var cc pb.ConfChange
+		if proto.Unmarshal(e.GetData(), &cc) != nil {
+			return nil
+		}
+		return cc.GetContext()
+	}
+	return e.GetData()
 }

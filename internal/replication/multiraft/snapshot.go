@@ -33,7 +33,7 @@ import (
 const snapshotTimeout = 10 * time.Minute
 
 func (h *Host) sendSnapshot(r *replica, m *pb.Message) {
-	key := snapKey{r.id, m.GetTo()}
+	key := snapKey{r.id, m.GetTo()} // a replica ID
 	if h.sending[key] {
 		return // one at a time per follower; Raft asks again later
 	}
@@ -94,7 +94,7 @@ func (h *Host) streamSnapshot(group uint64, m *pb.Message) error {
 	}()
 	ctx, cancel := context.WithTimeout(h.snapCtx, snapshotTimeout)
 	defer cancel()
-	err = h.cfg.Transport.SendSnapshot(ctx, m.GetTo(), header, pr)
+	err = h.cfg.Transport.SendSnapshot(ctx, nodeOf(m.GetTo()), header, pr)
 	pr.CloseWithError(errors.New("snapshot send finished"))
 	if err == nil {
 		h.stats.snapshotsSent.Add(1)
@@ -132,8 +132,14 @@ func (h *Host) HandleSnapshot(ctx context.Context, from uint64, header []byte, b
 	if msg.GetType() != pb.MessageType_MsgSnap || msg.GetSnapshot().GetMetadata() == nil {
 		return errors.New("multiraft: snapshot header is not a MsgSnap")
 	}
-	if _, hosted := h.Leader(group); !hosted {
+	h.view.RLock()
+	st, hosted := h.view.groups[group]
+	h.view.RUnlock()
+	if !hosted {
 		return fmt.Errorf("%w: %d", ErrGroupNotFound, group)
+	}
+	if msg.GetTo() != st.ReplicaID {
+		return fmt.Errorf("%w: group %d: the snapshot is for replica %d, this node has %d", ErrGroupNotFound, group, msg.GetTo(), st.ReplicaID)
 	}
 	data, err := io.ReadAll(io.LimitReader(body, h.cfg.MaxSnapshotBytes+1))
 	if err != nil {
@@ -214,8 +220,5 @@ func installSnapshot(b *storage.Batch, group uint64, snap *pb.Snapshot) (applied
 	if err := b.Set(storage.TruncatedStateKey(group), encodePosition(pos)); err != nil {
 		return appliedState{}, err
 	}
-	return appliedState{
-		Index: md.GetIndex(), Term: md.GetTerm(),
-		Voters: md.GetConfState().GetVoters(), Learners: md.GetConfState().GetLearners(),
-	}, nil
+	return appliedState{Index: md.GetIndex(), Term: md.GetTerm()}.withConf(md.GetConfState()), nil
 }
