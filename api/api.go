@@ -39,6 +39,8 @@ const (
 	CodeCausalDeps        = "causal_dependencies" // 503: causal dependencies not yet here
 	CodeUnsupported       = "unsupported"         // 501: not served by this namespace's mode
 	CodeMethodNotAllowed  = "method_not_allowed"  // 405
+	CodeConflict          = "conflict"            // 409: the change contradicts the cluster's state
+	CodeUnknown           = "unknown"             // 404: no such member, namespace or move
 	CodeInternal          = "internal"            // 500
 )
 
@@ -170,6 +172,11 @@ type Namespace struct {
 	R         int      `json:"r,omitempty"`
 	W         int      `json:"w,omitempty"`
 	Conflicts string   `json:"conflicts,omitempty"` // lww or siblings
+	// Sharding is how keys map to shards: jump (the default) or mod
+	// (namespaces created before jump hashing).
+	Sharding string `json:"sharding,omitempty"`
+	// Reshard is the change of shard count under way, if any.
+	Reshard *Reshard `json:"reshard,omitempty"`
 }
 
 // NamespaceList answers GET /v1/ns.
@@ -191,8 +198,12 @@ type Node struct {
 	PeerAddr   string `json:"peer_addr,omitempty"`
 	RedisAddr  string `json:"redis_addr,omitempty"`
 	FTPAddr    string `json:"ftp_addr,omitempty"`
-	// State is as seen by the answering node.
+	// State is the failure detector's view, as seen by the answering node:
+	// alive, suspect or dead.
 	State string `json:"state"`
+	// Membership is the node's place in the cluster, as the coordinator
+	// recorded it: joining, active, draining, dead or removed.
+	Membership string `json:"membership,omitempty"`
 	// LastSeenMs is how long ago the answering node last heard from it.
 	LastSeenMs int64 `json:"last_seen_ms,omitempty"`
 }
@@ -241,6 +252,8 @@ type Cluster struct {
 	Namespaces  []Namespace `json:"namespaces"`
 	Shards      []Shard     `json:"shards"`
 	Faults      []Fault     `json:"faults,omitempty"`
+	// Moves are the replica moves under way.
+	Moves []Move `json:"moves,omitempty"`
 }
 
 // Location answers GET /v1/locate/{key}.

@@ -15,18 +15,48 @@ import (
 // group's replicated range.
 var mapKey = storage.DataKey(uint64(keyspace.MetaGroup), []byte("map"))
 
+// Ops of Commands.
+const (
+	OpCreateNamespace = "create_namespace" // Namespace
+	OpAddMember       = "add_member"       // Member
+	OpMemberState     = "member_state"     // Node, State
+	OpRemoveMember    = "remove_member"    // Node: start draining it
+	OpMetaVoters      = "meta_voters"      // Voters
+	OpStartMove       = "start_move"       // Move (ID, Group and ToGen are assigned)
+	OpEndMove         = "end_move"         // MoveID, Completed
+	OpSetReplicas     = "set_replicas"     // NS, Replicas
+	OpStartReshard    = "start_reshard"    // NS, Shards
+	OpReshardPhase    = "reshard_phase"    // NS, ReshardID, Phase
+	OpEndReshard      = "end_reshard"      // NS, ReshardID
+)
+
 // Command is a change to the shard map, proposed through the metadata
-// group. Encode it with EncodeCommand.
+// group. Encode it with EncodeCommand. Which fields an op reads is listed
+// with the op.
 type Command struct {
-	// Op is "create_namespace".
-	Op        string              `json:"op"`
-	Namespace *keyspace.Namespace `json:"namespace,omitempty"`
+	Op        string                `json:"op"`
+	Namespace *keyspace.Namespace   `json:"namespace,omitempty"`
+	Member    *Member               `json:"member,omitempty"`
+	Node      keyspace.NodeID       `json:"node,omitempty"`
+	State     MemberState           `json:"state,omitempty"`
+	Voters    []keyspace.NodeID     `json:"voters,omitempty"`
+	Move      *Move                 `json:"move,omitempty"`
+	MoveID    uint64                `json:"move_id,omitempty"`
+	Completed bool                  `json:"completed,omitempty"`
+	NS        string                `json:"ns,omitempty"`
+	Replicas  *keyspace.Replication `json:"replicas,omitempty"`
+	Shards    int                   `json:"shards,omitempty"`
+	ReshardID uint64                `json:"reshard_id,omitempty"`
+	Phase     ReshardPhase          `json:"phase,omitempty"`
 }
 
-// Result is what applying a Command returns to its proposer.
+// Result is what applying a Command returns to its proposer: the map after
+// it (unchanged if the command changed nothing), and the namespace or move
+// the command made.
 type Result struct {
 	Map       *Map
 	Namespace *NamespaceMap
+	Move      *Move
 	Err       error
 }
 
@@ -34,6 +64,65 @@ type Result struct {
 func EncodeCommand(c Command) []byte {
 	b, _ := json.Marshal(c)
 	return b
+}
+
+// Apply computes the map after c, without changing base (maps are
+// immutable). The metadata group's state machine is this function; tests
+// and planners use it to see what a change would do.
+func (c Command) Apply(base *Map) Result {
+	var (
+		next = base
+		nm   *NamespaceMap
+		mv   *Move
+		err  error
+	)
+	switch c.Op {
+	case OpCreateNamespace:
+		if c.Namespace == nil {
+			return Result{Err: fmt.Errorf("%w: create_namespace without a namespace", ErrInvalid)}
+		}
+		next, nm, err = base.withNamespace(*c.Namespace)
+	case OpAddMember:
+		if c.Member == nil {
+			return Result{Err: fmt.Errorf("%w: add_member without a member", ErrInvalid)}
+		}
+		next, err = base.withMember(*c.Member)
+	case OpMemberState:
+		next, err = base.withMemberState(c.Node, c.State)
+	case OpRemoveMember:
+		next, err = base.withRemoval(c.Node)
+	case OpMetaVoters:
+		next, err = base.withMetaVoters(c.Voters)
+	case OpStartMove:
+		if c.Move == nil {
+			return Result{Err: fmt.Errorf("%w: start_move without a move", ErrInvalid)}
+		}
+		var started Move
+		next, started, err = base.withMove(*c.Move)
+		mv = &started
+	case OpEndMove:
+		next, err = base.withMoveDone(c.MoveID, c.Completed)
+	case OpSetReplicas:
+		if c.Replicas == nil {
+			return Result{Err: fmt.Errorf("%w: set_replicas without replicas", ErrInvalid)}
+		}
+		next, nm, err = base.withReplication(c.NS, *c.Replicas)
+	case OpStartReshard:
+		next, nm, err = base.withReshard(c.NS, c.Shards)
+	case OpReshardPhase:
+		next, err = base.withReshardPhase(c.NS, c.ReshardID, c.Phase)
+	case OpEndReshard:
+		next, err = base.withReshardDone(c.NS, c.ReshardID)
+	default:
+		return Result{Err: fmt.Errorf("%w: unknown command %q", ErrInvalid, c.Op)}
+	}
+	if err != nil {
+		return Result{Err: err}
+	}
+	if nm == nil && c.NS != "" {
+		nm = next.Namespace(c.NS)
+	}
+	return Result{Map: next, Namespace: nm, Move: mv}
 }
 
 // Store is the metadata group's state machine and the node's cache of the
@@ -119,27 +208,20 @@ func (s *Store) Apply(b *storage.Batch, index uint64, cmd []byte) any {
 	}
 	var c Command
 	if err := json.Unmarshal(cmd, &c); err != nil {
-		return Result{Err: fmt.Errorf("membership: undecodable command: %w", err)}
+		return Result{Err: fmt.Errorf("%w: undecodable command: %w", ErrInvalid, err)}
 	}
-	switch c.Op {
-	case "create_namespace":
-		if c.Namespace == nil {
-			return Result{Err: errors.New("membership: create_namespace without a namespace")}
+	res := c.Apply(base)
+	if res.Err != nil || res.Map == base {
+		if res.Err == nil {
+			res.Map = base
 		}
-		next, nm, err := base.withNamespace(*c.Namespace)
-		if err != nil {
-			return Result{Err: err}
-		}
-		if next != base {
-			if err := s.write(b, next); err != nil {
-				return Result{Err: err}
-			}
-			s.pending = next
-		}
-		return Result{Map: next, Namespace: nm}
-	default:
-		return Result{Err: fmt.Errorf("membership: unknown command %q", c.Op)}
+		return res
 	}
+	if err := s.write(b, res.Map); err != nil {
+		return Result{Err: err}
+	}
+	s.pending = res.Map
+	return res
 }
 
 func (s *Store) write(b *storage.Batch, m *Map) error {
