@@ -3,6 +3,7 @@ package kv
 import (
 	"context"
 
+	"github.com/distkv/distkv/internal/shardsm"
 	"github.com/distkv/distkv/internal/storage"
 )
 
@@ -22,7 +23,7 @@ func (s *Service) DumpLocal(ctx context.Context, group uint64, fn func(Entry) er
 		if ferr = ctx.Err(); ferr != nil {
 			return false
 		}
-		ver, val, err := decodeValue(v)
+		ver, val, err := shardsm.DecodeValue(v)
 		if err != nil {
 			ferr = err
 			return false

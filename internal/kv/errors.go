@@ -3,18 +3,20 @@ package kv
 import (
 	"errors"
 	"fmt"
+
+	"github.com/distkv/distkv/internal/shardsm"
 )
 
 // Errors returned by the Service. Front ends translate them into their
 // protocol's codes; test with errors.Is.
 var (
 	// ErrNotFound: the key does not exist.
-	ErrNotFound = errors.New("kv: key not found")
+	ErrNotFound = shardsm.ErrNotFound
 	// ErrExists: a create-only write found the key present.
-	ErrExists = errors.New("kv: key exists")
+	ErrExists = shardsm.ErrExists
 	// ErrVersionMismatch: a compare-and-set found another version; see
 	// *VersionMismatchError for the current one.
-	ErrVersionMismatch = errors.New("kv: version mismatch")
+	ErrVersionMismatch = shardsm.ErrVersionMismatch
 	// ErrNoNamespace: the namespace does not exist.
 	ErrNoNamespace = errors.New("kv: no such namespace")
 	// ErrUnavailable: the shard has no reachable leader with a quorum;
@@ -35,15 +37,23 @@ var (
 
 // VersionMismatchError reports the version a compare-and-set found (0 when
 // the key is missing).
-type VersionMismatchError struct {
-	Expected, Current uint64
-}
+type VersionMismatchError = shardsm.VersionMismatchError
 
-func (e *VersionMismatchError) Error() string {
-	return fmt.Sprintf("kv: version mismatch: expected %d, current %d", e.Expected, e.Current)
-}
+// Condition restricts a write.
+type Condition = shardsm.Condition
 
-func (e *VersionMismatchError) Is(target error) bool { return target == ErrVersionMismatch }
+// Write conditions.
+const (
+	// Always writes unconditionally.
+	Always = shardsm.Always
+	// IfAbsent writes only if the key does not exist (create-only).
+	IfAbsent = shardsm.IfAbsent
+	// IfPresent writes only if the key exists (update-only).
+	IfPresent = shardsm.IfPresent
+)
+
+// Change is one applied write, reported after it is durable.
+type Change = shardsm.Change
 
 func invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))

@@ -8,6 +8,7 @@ import (
 	"github.com/distkv/distkv/internal/keyspace"
 	"github.com/distkv/distkv/internal/membership"
 	"github.com/distkv/distkv/internal/replication/dynamo"
+	"github.com/distkv/distkv/internal/shardsm"
 )
 
 // Eventual and causal namespaces go to the leaderless engine. Their
@@ -60,15 +61,15 @@ func notFoundWith(e Entry) error {
 	return &NotFoundError{Entry: e}
 }
 
-func (s *Service) leaderlessWrite(ctx context.Context, ns *membership.NamespaceMap, c *command, opts WriteOptions) (WriteResult, error) {
+func (s *Service) leaderlessWrite(ctx context.Context, ns *membership.NamespaceMap, c *shardsm.Command, opts WriteOptions) (WriteResult, error) {
 	eng, err := s.engine(ns)
 	if err != nil {
 		return WriteResult{}, err
 	}
-	if c.cond != Always || c.version != 0 {
+	if c.Cond != Always || c.Version != 0 {
 		return WriteResult{}, fmt.Errorf("%w: conditional writes (if=, version=) need a strong namespace; %s is %s", ErrWrongMode, ns.Name, ns.Mode)
 	}
-	res, err := eng.Write(ctx, ns, c.key, c.value, c.op == opDelete, dynamo.WriteOptions{W: opts.W, Context: opts.Context, Token: opts.Token})
+	res, err := eng.Write(ctx, ns, c.Key, c.Value, c.Op == shardsm.OpDelete, dynamo.WriteOptions{W: opts.W, Context: opts.Context, Token: opts.Token})
 	if err != nil {
 		return WriteResult{}, leaderlessErr(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/distkv/distkv/internal/replication/multiraft"
+	"github.com/distkv/distkv/internal/shardsm"
 	"github.com/distkv/distkv/internal/storage"
 )
 
@@ -45,6 +46,11 @@ func (s *Service) execLocal(ctx context.Context, q *request, local bool) (*respo
 				return nil, err
 			}
 		}
+		if sm := s.sm(q.group); sm != nil {
+			if err := sm.AdmitRead(q.key); err != nil {
+				return nil, err
+			}
+		}
 		return s.readLocal(q)
 	case reqScan:
 		if !local {
@@ -52,7 +58,14 @@ func (s *Service) execLocal(ctx context.Context, q *request, local bool) (*respo
 				return nil, err
 			}
 		}
-		return s.scanLocal(q)
+		var filter func([]byte) bool
+		if sm := s.sm(q.group); sm != nil {
+			var err error
+			if filter, err = sm.AdmitScan(q.layout, q.index); err != nil {
+				return nil, err
+			}
+		}
+		return s.scanLocal(q, filter)
 	}
 	return nil, invalidf("unknown request kind %d", q.kind)
 }
@@ -62,14 +75,14 @@ func (s *Service) propose(ctx context.Context, q *request) (*response, error) {
 	if err != nil {
 		return nil, err
 	}
-	o, ok := res.(outcome)
+	o, ok := res.(shardsm.Outcome)
 	if !ok {
 		return nil, fmt.Errorf("kv: unexpected apply result %T", res)
 	}
-	if o.err != nil {
-		return nil, o.err
+	if o.Err != nil {
+		return nil, o.Err
 	}
-	return &response{version: o.version, created: o.created}, nil
+	return &response{version: o.Version, created: o.Created}, nil
 }
 
 func (s *Service) readLocal(q *request) (*response, error) {
@@ -77,14 +90,17 @@ func (s *Service) readLocal(q *request) (*response, error) {
 	if err != nil || !found {
 		return &response{}, err
 	}
-	v, val, err := decodeValue(raw)
+	v, val, err := shardsm.DecodeValue(raw)
 	if err != nil {
 		return nil, err
 	}
 	return &response{found: true, version: v, value: val}, nil
 }
 
-func (s *Service) scanLocal(q *request) (*response, error) {
+// scanLocal scans this node's replica; filter, if set, passes the keys the
+// scan's layout puts in this shard (during a reshard a shard holds keys
+// of two layouts).
+func (s *Service) scanLocal(q *request, filter func([]byte) bool) (*response, error) {
 	start, end := storage.DataRange(q.group, q.prefix)
 	if len(q.after) > 0 {
 		after := storage.DataKey(q.group, append(append([]byte(nil), q.after...), 0))
@@ -99,7 +115,10 @@ func (s *Service) scanLocal(q *request) (*response, error) {
 			p.more = true
 			return false
 		}
-		ver, val, err := decodeValue(v)
+		if filter != nil && !filter(storage.UserKey(k)) {
+			return true
+		}
+		ver, val, err := shardsm.DecodeValue(v)
 		if err != nil {
 			decErr = err
 			return false

@@ -9,6 +9,7 @@ import (
 	"github.com/distkv/distkv/internal/keyspace"
 	"github.com/distkv/distkv/internal/membership"
 	"github.com/distkv/distkv/internal/replication/multiraft"
+	"github.com/distkv/distkv/internal/shardsm"
 	"github.com/distkv/distkv/internal/transport"
 )
 
@@ -43,9 +44,14 @@ func (s *Service) route(ctx context.Context, sh membership.Shard, q *request) (*
 			return p, s.final(q, err)
 		}
 		lastErr = err
+		if errors.Is(err, multiraft.ErrGroupNotFound) && s.relocated(sh) {
+			return nil, &shardsm.MovedError{} // the map moved on: locate again
+		}
 		var nl *multiraft.NotLeaderError
 		wait := false
 		switch {
+		case errors.Is(err, shardsm.ErrMoving):
+			wait = true // a reshard's last copy is under way: pause, same target
 		case errors.As(err, &nl) && nl.Leader != 0 && keyspace.NodeID(nl.Leader) != target && s.alive(keyspace.NodeID(nl.Leader)):
 			s.setLeader(sh.Group, keyspace.NodeID(nl.Leader))
 			delete(skip, keyspace.NodeID(nl.Leader))
@@ -72,6 +78,65 @@ func (s *Service) route(ctx context.Context, sh membership.Shard, q *request) (*
 			return nil, s.gaveUp(q, lastErr, ctx.Err())
 		}
 	}
+}
+
+// routeKey executes the request build makes for key's shard, locating the
+// shard anew whenever a reshard moved the key: a shard that no longer
+// serves it answers *shardsm.MovedError (nothing done), and the request
+// goes again, to the shard the newer map names, once this node has that
+// map.
+func (s *Service) routeKey(ctx context.Context, ns *membership.NamespaceMap, key []byte, build func(membership.Shard) *request) (*response, error) {
+	ctx, cancel := s.withTimeout(ctx)
+	defer cancel()
+	for {
+		sh := ns.Locate(key)
+		p, err := s.route(ctx, sh, build(sh))
+		var moved *shardsm.MovedError
+		if !errors.As(err, &moved) {
+			return p, err
+		}
+		if ns, err = s.awaitMoved(ctx, ns, moved); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// awaitMoved waits until this node's map is newer than the one ns came
+// from — at least at the epoch the moved error names — and returns the
+// namespace from it.
+func (s *Service) awaitMoved(ctx context.Context, ns *membership.NamespaceMap, moved *shardsm.MovedError) (*membership.NamespaceMap, error) {
+	start := ns
+	for {
+		m := s.cfg.Meta.Current()
+		cur := m.Namespace(ns.Name)
+		if cur == nil {
+			return nil, errors.Join(ErrNoNamespace, errors.New("namespace "+quote(ns.Name)+" no longer exists"))
+		}
+		if m.Epoch >= moved.Epoch && cur != start {
+			return cur, nil
+		}
+		t := time.NewTimer(s.cfg.RetryBackoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w: the key moved to another shard and this node's shard map did not catch up in time (%v): %w", ErrUnavailable, moved, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+// relocated reports whether the current map no longer has sh's group in
+// its namespace's current layout (a reshard dropped or replaced it).
+func (s *Service) relocated(sh membership.Shard) bool {
+	if sh.Namespace == nil {
+		return false
+	}
+	cur := s.cfg.Meta.Current().Namespace(sh.Namespace.Name)
+	if cur == nil || cur == sh.Namespace {
+		return false
+	}
+	_, ok := cur.ShardOfGroup(sh.Group)
+	return !ok
 }
 
 // hosts reports whether this node has a replica of the shard.
@@ -102,6 +167,7 @@ func retryable(q *request, err error) bool {
 		errors.Is(err, multiraft.ErrDropped),
 		errors.Is(err, multiraft.ErrBusy),
 		errors.Is(err, multiraft.ErrStopped),
+		errors.Is(err, shardsm.ErrMoving),
 		errors.Is(err, errNotSent):
 		return true
 	case errors.Is(err, multiraft.ErrTimeout) && errors.Is(err, context.DeadlineExceeded):
@@ -116,7 +182,8 @@ func retryable(q *request, err error) bool {
 
 // isDefinite reports errors that are answers, not failures.
 func isDefinite(err error) bool {
-	return errors.Is(err, ErrNotFound) || errors.Is(err, ErrExists) || errors.Is(err, ErrVersionMismatch) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrNamespaceExists)
+	var moved *shardsm.MovedError
+	return errors.As(err, &moved) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrExists) || errors.Is(err, ErrVersionMismatch) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrNamespaceExists)
 }
 
 // final translates a non-retryable error into this package's sentinels.
@@ -141,6 +208,9 @@ func (s *Service) final(q *request, err error) error {
 // gaveUp is the error when the deadline passes between attempts, all of
 // which certainly had no effect.
 func (s *Service) gaveUp(q *request, last, ctxErr error) error {
+	if errors.Is(last, shardsm.ErrMoving) {
+		return fmt.Errorf("%w: the key is moving to another shard (a reshard is making its last copy); retry: %w", ErrUnavailable, ctxErr)
+	}
 	var nl *multiraft.NotLeaderError
 	if last == nil || errors.As(last, &nl) || errors.Is(last, multiraft.ErrGroupNotFound) || errors.Is(last, errNotSent) || q.isWrite() {
 		return fmt.Errorf("%w: no leader with a quorum answered before the deadline (last: %v): %w", ErrUnavailable, last, ctxErr)

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/distkv/distkv/internal/membership"
 	"github.com/distkv/distkv/internal/replication/dynamo"
 	"github.com/distkv/distkv/internal/replication/multiraft"
+	"github.com/distkv/distkv/internal/shardsm"
 	"github.com/distkv/distkv/internal/storage"
 	"github.com/distkv/distkv/internal/transport"
 )
@@ -168,7 +170,7 @@ type Service struct {
 	}
 	inflight sync.WaitGroup
 
-	sms sync.Map // group -> *shardSM, for key counts
+	sms sync.Map // group -> *shardsm.SM: key counts, read admission
 }
 
 // errStopping is returned for requests that arrive after Close.
@@ -221,28 +223,39 @@ func New(cfg Config) *Service {
 	return s
 }
 
-// StateMachine returns the state machine of one strong shard group.
+// StateMachine returns the state machine of one strong shard group. A
+// storage failure reading its state is fatal, as it is for the Raft host.
 func (s *Service) StateMachine(ns *membership.NamespaceMap, group uint64) multiraft.StateMachine {
-	var onChange func([]Change)
+	cfg := shardsm.Config{Group: group, Engine: s.cfg.Engine, OnDestroy: func() { s.sms.Delete(group) }}
 	if s.cfg.OnChange != nil {
-		onChange = func(chs []Change) { s.cfg.OnChange(ns, chs) }
+		cfg.OnChange = func(chs []Change) { s.cfg.OnChange(ns, chs) }
 	}
-	sm := newShardSM(group, s.cfg.Engine, onChange)
 	if s.cfg.OnRestore != nil {
-		sm.onRestore = func(index uint64) { s.cfg.OnRestore(ns, group, index) }
+		cfg.OnRestore = func(index uint64) { s.cfg.OnRestore(ns, group, index) }
+	}
+	sm, err := shardsm.New(cfg)
+	if err != nil {
+		panic(fmt.Sprintf("kv: loading shard %s: %v", keyspace.GroupID(group), err))
 	}
 	s.sms.Store(group, sm)
 	return sm
 }
 
+func (s *Service) sm(group uint64) *shardsm.SM {
+	v, ok := s.sms.Load(group)
+	if !ok {
+		return nil
+	}
+	return v.(*shardsm.SM)
+}
+
 // KeyCount returns how many keys this node's replica of group holds, or
 // -1 if it has none.
 func (s *Service) KeyCount(group uint64) int64 {
-	sm, ok := s.sms.Load(group)
-	if !ok {
-		return -1
+	if sm := s.sm(group); sm != nil {
+		return sm.Keys()
 	}
-	return sm.(*shardSM).keys.Load()
+	return -1
 }
 
 // Leader returns the group's leader as far as this node knows (0: unknown).
@@ -291,9 +304,9 @@ func (s *Service) Get(ctx context.Context, nsName string, key []byte, opts ReadO
 	if ns.Mode != keyspace.ModeStrong {
 		return s.leaderlessGet(ctx, ns, key, opts)
 	}
-	sh := ns.Locate(key)
-	q := &request{kind: reqGet, group: uint64(sh.Group), consistency: opts.Consistency, key: key}
-	p, err := s.route(ctx, sh, q)
+	p, err := s.routeKey(ctx, ns, key, func(sh membership.Shard) *request {
+		return &request{kind: reqGet, group: uint64(sh.Group), consistency: opts.Consistency, key: key}
+	})
 	if err != nil {
 		return Entry{}, err
 	}
@@ -317,7 +330,7 @@ func (s *Service) Put(ctx context.Context, nsName string, key, value []byte, opt
 	if len(value) > s.cfg.Limits.MaxValue {
 		return WriteResult{}, errors.Join(ErrTooLarge, errors.New("value is larger than the limit"))
 	}
-	c := command{op: opPut, cond: opts.Condition, version: opts.Version, key: key, value: value}
+	c := shardsm.Command{Op: shardsm.OpPut, Cond: opts.Condition, Version: opts.Version, Key: key, Value: value}
 	return s.write(ctx, nsName, &c, opts)
 }
 
@@ -331,11 +344,11 @@ func (s *Service) Delete(ctx context.Context, nsName string, key []byte, opts Wr
 	if err := s.checkKey(key); err != nil {
 		return WriteResult{}, err
 	}
-	c := command{op: opDelete, cond: opts.Condition, version: opts.Version, key: key}
+	c := shardsm.Command{Op: shardsm.OpDelete, Cond: opts.Condition, Version: opts.Version, Key: key}
 	return s.write(ctx, nsName, &c, opts)
 }
 
-func (s *Service) write(ctx context.Context, nsName string, c *command, opts WriteOptions) (WriteResult, error) {
+func (s *Service) write(ctx context.Context, nsName string, c *shardsm.Command, opts WriteOptions) (WriteResult, error) {
 	ns, err := s.Namespace(nsName)
 	if err != nil {
 		return WriteResult{}, err
@@ -343,8 +356,10 @@ func (s *Service) write(ctx context.Context, nsName string, c *command, opts Wri
 	if ns.Mode != keyspace.ModeStrong {
 		return s.leaderlessWrite(ctx, ns, c, opts)
 	}
-	sh := ns.Locate(c.key)
-	p, err := s.route(ctx, sh, &request{kind: reqWrite, group: uint64(sh.Group), cmd: c.encode()})
+	cmd := c.Encode()
+	p, err := s.routeKey(ctx, ns, c.Key, func(sh membership.Shard) *request {
+		return &request{kind: reqWrite, group: uint64(sh.Group), cmd: cmd}
+	})
 	if err != nil {
 		return WriteResult{}, err
 	}
@@ -370,10 +385,27 @@ func (s *Service) Scan(ctx context.Context, nsName string, opts ScanOptions) (Sc
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
+	for {
+		res, err := s.scanOnce(ctx, ns, opts)
+		var moved *shardsm.MovedError
+		if !errors.As(err, &moved) {
+			return res, err
+		}
+		// A reshard switched layouts under the scan: start again with the
+		// newer map (every shard of one layout, or none, answers).
+		if ns, err = s.awaitMoved(ctx, ns, moved); err != nil {
+			return ScanResult{}, err
+		}
+	}
+}
+
+// scanOnce scans every shard of ns's layout in parallel.
+func (s *Service) scanOnce(ctx context.Context, ns *membership.NamespaceMap, opts ScanOptions) (ScanResult, error) {
 	type part struct {
 		p   *response
 		err error
 	}
+	layout := ns.Layout()
 	parts := make([]part, ns.Shards)
 	var wg sync.WaitGroup
 	for i := 0; i < ns.Shards; i++ {
@@ -382,7 +414,7 @@ func (s *Service) Scan(ctx context.Context, nsName string, opts ScanOptions) (Sc
 			defer wg.Done()
 			sh := ns.Shard(i)
 			q := &request{kind: reqScan, group: uint64(sh.Group), consistency: opts.Consistency,
-				prefix: opts.Prefix, after: opts.After, limit: opts.Limit, values: opts.Values}
+				prefix: opts.Prefix, after: opts.After, limit: opts.Limit, values: opts.Values, layout: layout, index: i}
 			parts[i].p, parts[i].err = s.route(ctx, sh, q)
 		}()
 	}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/distkv/distkv/internal/keyspace"
 	"github.com/distkv/distkv/internal/replication/multiraft"
+	"github.com/distkv/distkv/internal/shardsm"
 )
 
 // The forwarding protocol: a request executed by the node that holds the
@@ -32,6 +34,11 @@ type request struct {
 	after       []byte // scan: exclusive start
 	limit       int    // scan
 	values      bool   // scan
+	// layout and index, for a scan: the layout the caller routed by and
+	// the shard it asks, so a shard holding keys of two layouts during a
+	// reshard returns only that layout's.
+	layout keyspace.Layout
+	index  int
 }
 
 func (q *request) isWrite() bool { return q.kind == reqWrite || q.kind == reqMeta }
@@ -108,6 +115,9 @@ func (q *request) encode() []byte {
 		buf = putBytes(buf, q.after)
 		buf = binary.AppendUvarint(buf, uint64(q.limit))
 		buf = append(buf, b2u(q.values))
+		buf = binary.AppendUvarint(buf, uint64(q.layout.Shards))
+		buf = append(buf, byte(q.layout.Sharding))
+		buf = binary.AppendUvarint(buf, uint64(q.index))
 	}
 	return buf
 }
@@ -124,6 +134,8 @@ func decodeRequest(b []byte) (*request, error) {
 		q.prefix, q.after = r.bytes(), r.bytes()
 		q.limit = int(r.uvarint())
 		q.values = r.byte() == 1
+		q.layout = keyspace.Layout{Shards: int(r.uvarint()), Sharding: keyspace.Sharding(r.byte())}
+		q.index = int(r.uvarint())
 	default:
 		return nil, fmt.Errorf("kv: unknown request kind %d", q.kind)
 	}
@@ -154,6 +166,8 @@ const (
 	stNamespaceExists
 	stInvalid
 	stInternal
+	stMoved
+	stMoving
 )
 
 func encodeResponse(q *request, p *response, err error) []byte {
@@ -183,12 +197,17 @@ func encodeResponse(q *request, p *response, err error) []byte {
 
 func encodeError(err error) []byte {
 	var (
-		code byte
-		arg  uint64
-		nl   *multiraft.NotLeaderError
-		vm   *VersionMismatchError
+		code  byte
+		arg   uint64
+		nl    *multiraft.NotLeaderError
+		vm    *VersionMismatchError
+		moved *shardsm.MovedError
 	)
 	switch {
+	case errors.As(err, &moved):
+		code, arg = stMoved, moved.Epoch
+	case errors.Is(err, shardsm.ErrMoving):
+		code = stMoving
 	case errors.As(err, &nl):
 		code, arg = stNotLeader, nl.Leader
 	case errors.As(err, &vm):
@@ -269,8 +288,12 @@ func remoteError(q *request, st byte, arg uint64, msg string) error {
 	case stExists:
 		return ErrExists
 	case stMismatch:
-		c, _ := decodeCommand(q.cmd)
-		return &VersionMismatchError{Expected: c.version, Current: arg}
+		c, _ := shardsm.DecodeCommand(q.cmd)
+		return &VersionMismatchError{Expected: c.Version, Current: arg}
+	case stMoved:
+		return &shardsm.MovedError{Epoch: arg}
+	case stMoving:
+		return shardsm.ErrMoving
 	case stNotLeader:
 		return &multiraft.NotLeaderError{Group: q.group, Leader: arg}
 	case stGroupNotFound:

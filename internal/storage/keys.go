@@ -11,6 +11,8 @@ import "encoding/binary"
 //	'r' group 'l' index      Raft log entry           (not replicated)
 //	's' group 'a'            applied state            (replicated: travels in snapshots)
 //	's' group 'd' userkey    user data of the group   (replicated)
+//	's' group 'm'            the shard's own record   (replicated: version offset, layout, reshard state)
+//	's' group 'r' userkey    keys deleted while moving out in a reshard (replicated)
 //	'x' group ...            leaderless engine state of the group
 //	'm' name                 node-local metadata (identity, bootstrap marker)
 //
@@ -60,6 +62,22 @@ func RaftRange(group uint64) (start, end []byte) {
 
 // AppliedStateKey is where a group records what it has applied.
 func AppliedStateKey(group uint64) []byte { return groupKey(kindState, group, 'a', 0) }
+
+// ShardRecordKey is where a strong shard keeps its own replicated record
+// (version offset, layout, reshard state).
+func ShardRecordKey(group uint64) []byte { return groupKey(kindState, group, 'm', 0) }
+
+// MovedDeleteKey records that user key k of a group was deleted while a
+// reshard was moving it out.
+func MovedDeleteKey(group uint64, k []byte) []byte {
+	return append(groupKey(kindState, group, 'r', len(k)), k...)
+}
+
+// MovedDeleteRange returns [start, end) covering a group's MovedDeleteKeys.
+func MovedDeleteRange(group uint64) (start, end []byte) {
+	start = groupKey(kindState, group, 'r', 0)
+	return start, upperBound(start)
+}
 
 // DataKey is the key holding user key k of a group.
 func DataKey(group uint64, k []byte) []byte {

@@ -1,4 +1,4 @@
-package kv
+package shardsm
 
 // versionCacheSize bounds each strong shard's version cache. At about
 // 70 bytes an entry (key, version, map overhead) a full cache costs

@@ -1,4 +1,4 @@
-package kv
+package shardsm
 
 import (
 	"errors"
@@ -31,8 +31,10 @@ func runShardSMModel(t *testing.T, seed uint64) {
 	}
 	defer e.Close()
 	const group = 7
-	sm := newShardSM(group, e, nil)
-	sm.versions = newVersionCache(4)
+	sm, err := New(Config{Group: group, Engine: e, VersionCache: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
 	model := map[string]uint64{}
 	index := uint64(10)
 	for cycle := range 300 {
@@ -40,38 +42,38 @@ func runShardSMModel(t *testing.T, seed uint64) {
 		for range 1 + rng.IntN(8) {
 			index++
 			key := fmt.Sprintf("k%02d", rng.IntN(24))
-			c := command{op: opPut, key: []byte(key), value: []byte(fmt.Sprint("v", index))}
+			c := Command{Op: OpPut, Key: []byte(key), Value: []byte(fmt.Sprint("v", index))}
 			switch rng.IntN(6) {
 			case 0:
-				c.op = opDelete
+				c.Op = OpDelete
 			case 1:
-				c.cond = IfAbsent
+				c.Cond = IfAbsent
 			case 2:
-				c.cond = IfPresent
+				c.Cond = IfPresent
 			case 3: // compare-and-set, right or wrong
-				c.version = model[key]
-				if rng.IntN(2) == 0 || c.version == 0 {
-					c.version += 1 + uint64(rng.IntN(3))
+				c.Version = model[key]
+				if rng.IntN(2) == 0 || c.Version == 0 {
+					c.Version += 1 + uint64(rng.IntN(3))
 				}
 			}
-			got := sm.Apply(b, index, c.encode()).(outcome)
+			got := sm.Apply(b, index, c.Encode()).(Outcome)
 			cur, exists := model[key]
-			var want outcome
+			var want Outcome
 			switch {
-			case c.op == opDelete && !exists, c.cond == IfPresent && !exists:
-				want.err = ErrNotFound
-			case c.cond == IfAbsent && exists:
-				want.err = ErrExists
-			case c.version != 0 && c.version != cur:
-				want.err = &VersionMismatchError{Expected: c.version, Current: cur}
-			case c.op == opDelete:
-				want.version = index
+			case c.Op == OpDelete && !exists, c.Cond == IfPresent && !exists:
+				want.Err = ErrNotFound
+			case c.Cond == IfAbsent && exists:
+				want.Err = ErrExists
+			case c.Version != 0 && c.Version != cur:
+				want.Err = &VersionMismatchError{Expected: c.Version, Current: cur}
+			case c.Op == OpDelete:
+				want.Version = index
 				delete(model, key)
 			default:
-				want = outcome{version: index, created: !exists}
+				want = Outcome{Version: index, Created: !exists}
 				model[key] = index
 			}
-			if got.version != want.version || got.created != want.created || !sameErr(got.err, want.err) {
+			if got.Version != want.Version || got.Created != want.Created || !sameErr(got.Err, want.Err) {
 				t.Fatalf("seed %d, cycle %d, index %d, %+v on %s: got %+v, want %+v", seed, cycle, index, c, key, got, want)
 			}
 		}
@@ -93,7 +95,7 @@ func runShardSMModel(t *testing.T, seed uint64) {
 			b := e.NewWriteBatch()
 			for key := range model {
 				model[key] = index
-				if err := b.Set(storage.DataKey(group, []byte(key)), encodeValue(index, []byte("snap"))); err != nil {
+				if err := b.Set(storage.DataKey(group, []byte(key)), EncodeValue(index, []byte("snap"))); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -108,7 +110,7 @@ func runShardSMModel(t *testing.T, seed uint64) {
 	seen := 0
 	err = e.Scan(start, end, func(k, v []byte) bool {
 		seen++
-		ver, _, err := decodeValue(v)
+		ver, _, err := DecodeValue(v)
 		key := string(k[len(storage.DataKey(group, nil)):])
 		if err != nil || model[key] != ver {
 			t.Errorf("seed %d: engine has %s at version %d (%v), model %d", seed, key, ver, err, model[key])

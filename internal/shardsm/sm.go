@@ -1,0 +1,322 @@
+// Package shardsm is a strong shard's replicated state machine: its keys,
+// each with a version that grows with every write, conditional writes,
+// and the steps by which a reshard moves keys between shards while both
+// keep serving. It runs inside a Raft group (multiraft.StateMachine); every
+// replica applies the same commands in the same order to the same state.
+package shardsm
+
+import (
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/distkv/distkv/internal/keyspace"
+	"github.com/distkv/distkv/internal/storage"
+)
+
+// Errors of conditional writes, returned in an Outcome.
+var (
+	// ErrNotFound: the key does not exist.
+	ErrNotFound = errors.New("kv: key not found")
+	// ErrExists: a create-only write found the key present.
+	ErrExists = errors.New("kv: key exists")
+	// ErrVersionMismatch: a compare-and-set found another version.
+	ErrVersionMismatch = errors.New("kv: version mismatch")
+)
+
+// VersionMismatchError reports the version a compare-and-set found (0 when
+// the key is missing).
+type VersionMismatchError struct {
+	Expected, Current uint64
+}
+
+func (e *VersionMismatchError) Error() string {
+	return fmt.Sprintf("kv: version mismatch: expected %d, current %d", e.Expected, e.Current)
+}
+
+func (e *VersionMismatchError) Is(target error) bool { return target == ErrVersionMismatch }
+
+// Change is one applied write, reported after it is durable.
+type Change struct {
+	Group   uint64
+	Key     []byte
+	Value   []byte // nil for a delete
+	Version uint64
+	Deleted bool
+}
+
+// Outcome is what applying a command returns to its proposer.
+type Outcome struct {
+	// Version is the put's new version, or the delete's (the version the
+	// key would have had).
+	Version uint64
+	Created bool
+	Err     error
+}
+
+// SM is a strong shard's state machine: the shard's keys, each stored
+// with its version, which is the Raft index of the write that produced it
+// plus the shard's version base (0 until a reshard copied keys in).
+type SM struct {
+	group     uint64
+	engine    *storage.Engine
+	onChange  func([]Change)
+	onRestore func(index uint64)
+	onDestroy func()
+	changes   []Change
+	// keys counts the shard's keys: loaded from the engine when the state
+	// machine is created or restored, then kept up to date by Apply.
+	// Written on the Raft loop, read by status requests.
+	keys atomic.Int64
+	// pendingKeys is this cycle's change to keys, published on Committed.
+	pendingKeys int64
+	versions    *versionCache
+	// rec is the shard's record as of the last committed cycle, for
+	// readers; pending is this cycle's, for Apply (nil: unchanged).
+	rec     atomic.Pointer[record]
+	pending *record
+}
+
+// Config configures an SM.
+type Config struct {
+	Group  uint64
+	Engine *storage.Engine
+	// OnChange receives each cycle's user writes once they are durable.
+	OnChange func([]Change)
+	// OnRestore is told a snapshot replaced the state at index.
+	OnRestore func(index uint64)
+	// OnDestroy is told the replica was deleted from this node.
+	OnDestroy func()
+	// VersionCache bounds the cache of recent keys' versions (default
+	// 8192; tests use tiny ones).
+	VersionCache int
+}
+
+// New returns the state machine of group, loading its key count and
+// record from the engine.
+func New(cfg Config) (*SM, error) {
+	if cfg.VersionCache <= 0 {
+		cfg.VersionCache = versionCacheSize
+	}
+	sm := &SM{group: cfg.Group, engine: cfg.Engine, onChange: cfg.OnChange, onRestore: cfg.OnRestore,
+		onDestroy: cfg.OnDestroy, versions: newVersionCache(cfg.VersionCache)}
+	if err := sm.load(); err != nil {
+		return nil, err
+	}
+	return sm, nil
+}
+
+func (sm *SM) load() error {
+	var n int64
+	start, end := storage.DataRange(sm.group, nil)
+	if err := sm.engine.Scan(start, end, func(k, v []byte) bool { n++; return true }); err != nil {
+		return err
+	}
+	sm.keys.Store(n)
+	b, _, err := sm.engine.Get(storage.ShardRecordKey(sm.group))
+	if err != nil {
+		return err
+	}
+	r, err := decodeRecord(b)
+	if err != nil {
+		return err
+	}
+	sm.rec.Store(r)
+	return nil
+}
+
+// Keys returns the number of keys this replica holds.
+func (sm *SM) Keys() int64 { return sm.keys.Load() }
+
+// current returns the record Apply works on.
+func (sm *SM) current() *record {
+	if sm.pending != nil {
+		return sm.pending
+	}
+	return sm.rec.Load()
+}
+
+// editable returns a copy of the record for this cycle to change.
+func (sm *SM) editable() *record {
+	if sm.pending == nil {
+		sm.pending = sm.rec.Load().clone()
+	}
+	return sm.pending
+}
+
+func (sm *SM) saveRecord(b *storage.Batch) {
+	if err := b.Set(storage.ShardRecordKey(sm.group), sm.pending.encode()); err != nil {
+		panic(fmt.Sprintf("shardsm: writing the shard record of %d: %v", sm.group, err))
+	}
+}
+
+// Apply implements multiraft.StateMachine.
+func (sm *SM) Apply(b *storage.Batch, index uint64, cmd []byte) any {
+	if len(cmd) > 0 && Op(cmd[0]) == OpMigrate {
+		m, err := DecodeMigrate(cmd)
+		if err != nil {
+			return Outcome{Err: err}
+		}
+		return sm.migrate(b, index, m)
+	}
+	c, err := DecodeCommand(cmd)
+	if err != nil {
+		return Outcome{Err: err}
+	}
+	rec := sm.current()
+	if err := rec.admitWrite(c.Key); err != nil {
+		return Outcome{Err: err}
+	}
+	dk := storage.DataKey(sm.group, c.Key)
+	cur, found := sm.version(b, dk, c.Key)
+	if err := check(c, found, cur); err != nil {
+		return Outcome{Err: err}
+	}
+	version := rec.VersionBase + index
+	if m := rec.Migration; m != nil && m.class(c.Key) == outgoing {
+		sm.trackDelete(b, c)
+	}
+	switch c.Op {
+	case OpPut:
+		sm.set(b, c.Key, version, c.Value, found)
+		sm.record(Change{Group: sm.group, Key: c.Key, Value: c.Value, Version: version})
+		return Outcome{Version: version, Created: !found}
+	case OpDelete:
+		sm.del(b, c.Key)
+		sm.record(Change{Group: sm.group, Key: c.Key, Version: version, Deleted: true})
+		return Outcome{Version: version}
+	}
+	return Outcome{Err: errBadCommand}
+}
+
+func (sm *SM) set(b *storage.Batch, key []byte, version uint64, value []byte, existed bool) {
+	if err := b.Set(storage.DataKey(sm.group, key), EncodeValue(version, value)); err != nil {
+		panic(fmt.Sprintf("shardsm: writing %q during apply: %v", key, err))
+	}
+	sm.versions.set(key, version)
+	if !existed {
+		sm.pendingKeys++
+	}
+}
+
+func (sm *SM) del(b *storage.Batch, key []byte) {
+	if err := b.Delete(storage.DataKey(sm.group, key)); err != nil {
+		panic(fmt.Sprintf("shardsm: deleting %q during apply: %v", key, err))
+	}
+	sm.versions.set(key, 0)
+	sm.pendingKeys--
+}
+
+// trackDelete keeps the record of keys moving out that were deleted since
+// the reshard began (a later put of the key cancels it), so the final copy
+// can delete them on the target too.
+func (sm *SM) trackDelete(b *storage.Batch, c Command) {
+	k := storage.MovedDeleteKey(sm.group, c.Key)
+	var err error
+	if c.Op == OpDelete {
+		err = b.Set(k, nil)
+	} else {
+		err = b.Delete(k)
+	}
+	if err != nil {
+		panic(fmt.Sprintf("shardsm: tracking %q: %v", c.Key, err))
+	}
+}
+
+// version returns key's current version and whether it exists, from the
+// version cache or else by reading the key (data key dk) through b.
+func (sm *SM) version(b *storage.Batch, dk, key []byte) (uint64, bool) {
+	if v, ok := sm.versions.get(key); ok {
+		return v, v != 0
+	}
+	raw, found, err := b.Get(dk)
+	if err != nil {
+		panic(fmt.Sprintf("shardsm: reading %q during apply: %v", key, err))
+	}
+	var cur uint64
+	if found {
+		if cur, _, err = DecodeValue(raw); err != nil {
+			panic(fmt.Sprintf("shardsm: key %q: %v", key, err))
+		}
+	}
+	sm.versions.set(key, cur)
+	return cur, found
+}
+
+// check decides whether a command's conditions hold against the key's
+// current state.
+func check(c Command, found bool, cur uint64) error {
+	switch {
+	case c.Op == OpDelete && !found:
+		return ErrNotFound
+	case c.Cond == IfAbsent && found:
+		return ErrExists
+	case c.Cond == IfPresent && !found:
+		return ErrNotFound
+	case c.Version != 0 && c.Version != cur:
+		return &VersionMismatchError{Expected: c.Version, Current: cur}
+	}
+	return nil
+}
+
+func (sm *SM) record(ch Change) {
+	if sm.onChange != nil {
+		sm.changes = append(sm.changes, ch)
+	}
+}
+
+// Committed implements multiraft.StateMachine.
+func (sm *SM) Committed() {
+	sm.versions.trim()
+	sm.keys.Add(sm.pendingKeys)
+	sm.pendingKeys = 0
+	if sm.pending != nil {
+		sm.rec.Store(sm.pending)
+		sm.pending = nil
+	}
+	if len(sm.changes) == 0 {
+		return
+	}
+	sm.onChange(sm.changes)
+	sm.changes = nil
+}
+
+// Restored implements multiraft.StateMachine.
+func (sm *SM) Restored(index uint64) {
+	sm.changes, sm.pendingKeys, sm.pending = nil, 0, nil
+	sm.versions.clear()
+	if err := sm.load(); err != nil {
+		panic(fmt.Sprintf("shardsm: reloading group %d after a snapshot: %v", sm.group, err))
+	}
+	if sm.onRestore != nil {
+		sm.onRestore(index)
+	}
+}
+
+// Destroyed is told by the Raft host that the replica was deleted.
+func (sm *SM) Destroyed() {
+	if sm.onDestroy != nil {
+		sm.onDestroy()
+	}
+}
+
+// AdmitRead reports whether the shard serves a read of key (call after the
+// read barrier): a *MovedError or ErrMoving if a reshard took the key
+// elsewhere or has not brought it here yet.
+func (sm *SM) AdmitRead(key []byte) error { return sm.rec.Load().admitRead(key) }
+
+// AdmitScan reports whether the shard serves a scan routed by layout l as
+// shard index, with the filter of the keys the scan may see (nil: all).
+func (sm *SM) AdmitScan(l keyspace.Layout, index int) (func([]byte) bool, error) {
+	return sm.rec.Load().admitScan(l, index)
+}
+
+// Migration returns the reshard under way here, if any (a copy).
+func (sm *SM) Migration() *Migration {
+	r := sm.rec.Load()
+	if r.Migration == nil {
+		return nil
+	}
+	m := *r.Migration
+	return &m
+}
