@@ -42,6 +42,9 @@ type Heartbeat struct {
 	ClientAddr string          `json:"client_addr,omitempty"`
 	RedisAddr  string          `json:"redis_addr,omitempty"`
 	FTPAddr    string          `json:"ftp_addr,omitempty"`
+	// Epoch is the shard map epoch the sender has applied, so the
+	// coordinator knows when every node has learned of a change.
+	Epoch uint64 `json:"epoch,omitempty"`
 }
 
 // DetectorConfig configures a Detector.
@@ -71,12 +74,13 @@ type PeerStatus struct {
 // one per Raft group. It does not own time: the node calls Tick on its
 // ticker, and tests call it with a manual clock's time.
 type Detector struct {
-	cfg     DetectorConfig
-	payload []byte
+	cfg DetectorConfig
 
 	mu struct {
 		sync.Mutex
-		peers map[keyspace.NodeID]*PeerStatus
+		peers    map[keyspace.NodeID]*PeerStatus
+		announce Heartbeat
+		payload  []byte
 	}
 }
 
@@ -94,7 +98,8 @@ func NewDetector(cfg DetectorConfig, peers []keyspace.NodeID, now time.Time) *De
 	}
 	cfg.Announce.ID = cfg.Self
 	d := &Detector{cfg: cfg}
-	d.payload, _ = json.Marshal(cfg.Announce)
+	d.mu.announce = cfg.Announce
+	d.mu.payload, _ = json.Marshal(cfg.Announce)
 	d.mu.peers = make(map[keyspace.NodeID]*PeerStatus)
 	for _, p := range peers {
 		if p != cfg.Self {
@@ -108,6 +113,7 @@ func NewDetector(cfg DetectorConfig, peers []keyspace.NodeID, now time.Time) *De
 // time now.
 func (d *Detector) Tick(now time.Time) {
 	d.mu.Lock()
+	payload := d.mu.payload
 	ids := make([]keyspace.NodeID, 0, len(d.mu.peers))
 	var changes []change
 	for id, p := range d.mu.peers {
@@ -127,7 +133,7 @@ func (d *Detector) Tick(now time.Time) {
 	}
 	d.mu.Unlock()
 	for _, id := range ids {
-		d.cfg.Send(id, d.payload)
+		d.cfg.Send(id, payload)
 	}
 	d.report(changes)
 }
@@ -187,8 +193,42 @@ func (d *Detector) Status(now time.Time) map[keyspace.NodeID]PeerStatus {
 	for id, p := range d.mu.peers {
 		out[id] = *p
 	}
-	out[d.cfg.Self] = PeerStatus{State: Alive, LastSeen: now, Info: d.cfg.Announce}
+	out[d.cfg.Self] = PeerStatus{State: Alive, LastSeen: now, Info: d.mu.announce}
 	return out
+}
+
+// SetPeers makes ids (this node aside) the peers to heartbeat and judge:
+// new ones start suspect as of now, and ones no longer listed are
+// forgotten (removed members).
+func (d *Detector) SetPeers(ids []keyspace.NodeID, now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	keep := map[keyspace.NodeID]bool{}
+	for _, id := range ids {
+		if id == d.cfg.Self {
+			continue
+		}
+		keep[id] = true
+		if d.mu.peers[id] == nil {
+			d.mu.peers[id] = &PeerStatus{State: Suspect, LastSeen: now}
+		}
+	}
+	for id := range d.mu.peers {
+		if !keep[id] {
+			delete(d.mu.peers, id)
+		}
+	}
+}
+
+// SetEpoch sets the shard map epoch this node announces.
+func (d *Detector) SetEpoch(epoch uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.mu.announce.Epoch == epoch {
+		return
+	}
+	d.mu.announce.Epoch = epoch
+	d.mu.payload, _ = json.Marshal(d.mu.announce)
 }
 
 // State returns a peer's state (Alive for this node; Suspect for an

@@ -46,6 +46,12 @@ type NamespaceMap struct {
 	// keyspace.ShardGroup(ID, s). Shards a reshard creates get groups of a
 	// new generation.
 	Groups []keyspace.GroupID `json:"groups,omitempty"`
+	// Origins records, for each group whose replicas have changed since it
+	// was created, the replicas it was created with: a node that creates
+	// its replica of generation 0 late (it crashed before it could)
+	// bootstraps it with the group's first configuration, which every
+	// original replica started from.
+	Origins map[keyspace.GroupID][]keyspace.NodeID `json:"origins,omitempty"`
 	// NextGen is the next replica generation to hand out; generation 0
 	// belongs to the replicas placed at creation.
 	NextGen uint32 `json:"next_gen,omitempty"`
@@ -131,7 +137,27 @@ func (n *NamespaceMap) clone() *NamespaceMap {
 		r := *n.Reshard
 		c.Reshard = &r
 	}
+	if n.Origins != nil {
+		c.Origins = make(map[keyspace.GroupID][]keyspace.NodeID, len(n.Origins))
+		for g, o := range n.Origins {
+			c.Origins[g] = o
+		}
+	}
 	return &c
+}
+
+// Origin returns the replicas group g of shard s was created with.
+func (n *NamespaceMap) Origin(s int) []keyspace.NodeID {
+	if o, ok := n.Origins[n.group(s)]; ok {
+		return o
+	}
+	var out []keyspace.NodeID
+	for i, id := range n.Placement[s] {
+		if n.gen(s, i) == 0 {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // Map is the cluster's shard map: an immutable value, replaced as a whole

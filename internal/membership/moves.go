@@ -149,6 +149,12 @@ func (m *Map) withMoveDone(id uint64, completed bool) (*Map, error) {
 
 // applyMove changes n's placement as mv completes.
 func (n *NamespaceMap) applyMove(mv Move) {
+	if _, ok := n.Origins[n.group(mv.Shard)]; !ok {
+		if n.Origins == nil {
+			n.Origins = map[keyspace.GroupID][]keyspace.NodeID{}
+		}
+		n.Origins[n.group(mv.Shard)] = n.Origin(mv.Shard)
+	}
 	reps, gens := n.Placement[mv.Shard], n.Gens[mv.Shard]
 	i := slices.Index(reps, mv.From)
 	switch {

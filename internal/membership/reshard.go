@@ -222,6 +222,11 @@ func (m *Map) withReshardDone(name string, id uint64) (*Map, error) {
 	nc := n.clone()
 	nc.setLayer(nc.Reshard.New)
 	nc.Reshard = nil
+	for g := range nc.Origins {
+		if !slices.Contains(nc.Groups, g) {
+			delete(nc.Origins, g) // a dropped group
+		}
+	}
 	c.replaceNamespace(nc)
 	c.Epoch++
 	return c, nil

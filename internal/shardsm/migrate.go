@@ -124,12 +124,12 @@ type ExportFunc func(target int, e *Entry, deleted []byte) error
 
 // Export reads, from r (a consistent snapshot of a node that has applied
 // the source's latest steps), the keys of group that move out under its
-// reshard and whose version is above since, and the keys moving out that
-// were deleted since the reshard began (only when since > 0: a bulk copy
-// has nothing to delete). It returns the highest version of any key of
-// the group: every later write has a higher one, so it is the next copy's
-// since.
-func Export(r storage.Reader, group uint64, since uint64, emit ExportFunc) (watermark uint64, err error) {
+// reshard. The bulk copy (final false) sends all of them; the final copy
+// sends those written since the bulk copy's watermark and repeats the
+// deletes of moving keys since the reshard began. It returns the highest
+// version of any key of the group: every later write gets a higher one,
+// which makes it the watermark the final copy starts from.
+func Export(r storage.Reader, group uint64, final bool, emit ExportFunc) (watermark uint64, err error) {
 	b, _, err := r.Get(storage.ShardRecordKey(group))
 	if err != nil {
 		return 0, err
@@ -141,6 +141,13 @@ func Export(r storage.Reader, group uint64, since uint64, emit ExportFunc) (wate
 	mg := rec.Migration
 	if mg == nil {
 		return 0, fmt.Errorf("shardsm: group %d has no reshard under way", group)
+	}
+	var since uint64
+	if final {
+		if !mg.Frozen || mg.Watermark == 0 {
+			return 0, fmt.Errorf("shardsm: group %d: a final copy needs a recorded bulk copy and frozen writes", group)
+		}
+		since = mg.Watermark
 	}
 	var ferr error
 	start, end := storage.DataRange(group, nil)
@@ -161,7 +168,7 @@ func Export(r storage.Reader, group uint64, since uint64, emit ExportFunc) (wate
 	if err == nil {
 		err = ferr
 	}
-	if err != nil || since == 0 {
+	if err != nil || !final {
 		return watermark, err
 	}
 	ts, te := storage.MovedDeleteRange(group)
