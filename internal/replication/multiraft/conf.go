@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/distkv/distkv/internal/keyspace"
 	"github.com/distkv/distkv/internal/storage"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/confchange"
@@ -289,7 +290,7 @@ func (h *Host) finishRemove(r *replica) {
 	if d, ok := r.sm.(interface{ Destroyed() }); ok {
 		d.Destroyed()
 	}
-	h.cfg.Logger.Info("removed replica", "group", r.id, "replica", r.rid)
+	h.cfg.Logger.Debug("removed replica", "group", r.id, "replica", keyspace.ReplicaID(r.rid).String())
 	for _, ch := range r.removed {
 		ch <- nil
 	}

@@ -68,6 +68,9 @@ type Events struct {
 	// ConfChanged reports a group's configuration after a change applied
 	// here.
 	ConfChanged func(group uint64, c Conf)
+	// SnapshotSent reports the bytes of each snapshot streamed to a
+	// replica. It runs on the sending goroutine.
+	SnapshotSent func(group uint64, bytes int64)
 }
 
 func (c *Config) setDefaults() error {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"github.com/distkv/distkv/internal/storage"
@@ -76,8 +77,10 @@ func (h *Host) streamSnapshot(group uint64, m *pb.Message) error {
 		return err
 	}
 	pr, pw := io.Pipe()
+	var sent int64
 	go func() {
-		bw := bufio.NewWriterSize(pw, 256<<10)
+		cw := &countingWriter{w: pw, n: &sent}
+		bw := bufio.NewWriterSize(cw, 256<<10)
 		start, end := storage.StateRange(group)
 		var werr error
 		serr := snap.Scan(start, end, func(k, v []byte) bool {
@@ -98,9 +101,25 @@ func (h *Host) streamSnapshot(group uint64, m *pb.Message) error {
 	pr.CloseWithError(errors.New("snapshot send finished"))
 	if err == nil {
 		h.stats.snapshotsSent.Add(1)
-		h.cfg.Logger.Info("sent snapshot", "group", group, "to", m.GetTo(), "index", a.Index)
+		h.cfg.Logger.Info("sent snapshot", "group", group, "to", m.GetTo(), "index", a.Index, "bytes", atomic.LoadInt64(&sent))
+		if h.cfg.Events.SnapshotSent != nil {
+			h.cfg.Events.SnapshotSent(group, atomic.LoadInt64(&sent))
+		}
 	}
 	return err
+}
+
+// countingWriter counts the bytes written through it (read by another
+// goroutine, hence atomically).
+type countingWriter struct {
+	w io.Writer
+	n *int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	k, err := c.w.Write(p)
+	atomic.AddInt64(c.n, int64(k))
+	return k, err
 }
 
 func writeKV(w *bufio.Writer, k, v []byte) error {
