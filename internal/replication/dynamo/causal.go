@@ -265,6 +265,16 @@ func (e *Engine) causalReadLocal(ctx context.Context, ns *membership.NamespaceMa
 	if err != nil {
 		return Result{}, err
 	}
+	if old, ok := oldShard(ns, key); ok {
+		// Resharding: the key may not have been handed over here yet; a
+		// replica of its old shard that has applied everything this node
+		// has holds it.
+		oset, err := e.causalFetchOld(ctx, ns, old, key)
+		if err != nil {
+			return Result{}, err
+		}
+		set = dvv.Merge(set, oset)
+	}
 	res := resultOf(set)
 	// The state read may already hold a write whose vector update is a
 	// moment behind (stored, not yet advanced), so the token covers the
@@ -309,6 +319,13 @@ func (e *Engine) causalWriteLocal(ctx context.Context, ns *membership.NamespaceM
 	}
 	if err := e.causal.waitFor(ctx, ns.ID, t); err != nil {
 		return Result{}, err
+	}
+	if old, ok := oldShard(ns, key); ok && len(kctx) == 0 {
+		// Resharding, a blind write: supersede what the key's old shard
+		// holds, as a write where it was would have.
+		if oset, err := e.causalFetchOld(ctx, ns, old, key); err == nil {
+			kctx = oset.Context
+		}
 	}
 	st, err := e.causal.state(ns.ID)
 	if err != nil {
@@ -360,6 +377,13 @@ func (e *Engine) causalWriteLocal(ctx context.Context, ns *membership.NamespaceM
 	st.log = append(st.log, w)
 	c.mu.Unlock()
 	e.emit(g, key, set)
+	for _, og := range e.storeGroups(e.cfg.Map(), ns, key) {
+		if og != g { // resharding: this node also replicates the key's old shard
+			if _, _, err := e.store.merge(og, key, w.set, e.lww(og), e.discarded); err != nil {
+				e.cfg.Logger.Warn("storing a causal write in the old layout", "group", og, "err", err)
+			}
+		}
+	}
 	e.broadcast(w)
 	res := resultOf(set)
 	// The client now depends on the write and on everything it superseded.
@@ -367,12 +391,12 @@ func (e *Engine) causalWriteLocal(ctx context.Context, ns *membership.NamespaceM
 	return res, nil
 }
 
-// broadcast sends a write to every other member.
+// broadcast sends a write to every other member taking part.
 func (e *Engine) broadcast(w *cwrite) {
 	p := w.encode()
-	for _, m := range e.cfg.Map().Members {
-		if m.ID != e.self() {
-			e.cfg.Transport.Send(transport.Message{Type: MessageType, To: uint64(m.ID), Payload: p})
+	for _, id := range causalPeers(e.cfg.Map()) {
+		if id != e.self() {
+			e.cfg.Transport.Send(transport.Message{Type: MessageType, To: uint64(id), Payload: p})
 		}
 	}
 }
@@ -479,13 +503,28 @@ func (c *causalState) applyDelivered(st *nsCausal, w *cwrite) error {
 func (c *causalState) apply(w *cwrite, vNext dvv.VV) error {
 	e := c.e
 	saveV := func(b *storage.Batch) error { return b.Set(vvKey(w.ns), []byte(dvv.EncodeToken(vNext))) }
-	ns := e.cfg.Map().NamespaceByID(w.ns)
-	if ns == nil || !slices.Contains(ns.Locate(w.key).Replicas, e.self()) {
+	m := e.cfg.Map()
+	ns := m.NamespaceByID(w.ns)
+	var groups []uint64
+	if ns != nil {
+		groups = e.storeGroups(m, ns, w.key)
+	}
+	if len(groups) == 0 {
 		return e.store.commitExtra(saveV)
 	}
-	lww := e.lww(w.group)
+	// The groups are this node's own view (the origin's may be older or
+	// newer during a move or a reshard). Extra groups (an old layout's
+	// shard during a reshard) get the write first; the vector goes with
+	// the last.
+	for _, g := range groups[1:] {
+		if _, _, err := e.store.merge(g, w.key, w.set, e.lww(g), e.discarded); err != nil {
+			return err
+		}
+	}
+	group := groups[0]
+	lww := e.lww(group)
 	e.observe(w.set)
-	next, changed, err := e.store.updateWith(w.group, w.key, func(old dvv.Set, found bool) (dvv.Set, bool) {
+	next, changed, err := e.store.updateWith(group, w.key, func(old dvv.Set, found bool) (dvv.Set, bool) {
 		m := w.set
 		if found {
 			m = dvv.Merge(old, w.set)
@@ -498,7 +537,7 @@ func (c *causalState) apply(w *cwrite, vNext dvv.VV) error {
 		return m, true
 	}, saveV)
 	if err == nil && changed {
-		e.emit(w.group, w.key, next)
+		e.emit(group, w.key, next)
 	}
 	return err
 }
@@ -545,9 +584,10 @@ func (c *causalState) tick() {
 		e.uint(uint64(ns.ID))
 		e.str(dvv.EncodeToken(st.v))
 		minAck := uint64(1<<63 - 1)
-		for _, mb := range m.Members {
-			if mb.ID != c.e.self() {
-				minAck = min(minAck, st.acked[uint64(mb.ID)])
+		peers := causalPeers(m)
+		for _, id := range peers {
+			if id != c.e.self() {
+				minAck = min(minAck, st.acked[uint64(id)])
 			}
 		}
 		var prune []uint64
@@ -561,9 +601,9 @@ func (c *causalState) tick() {
 		}
 		st.log = keep
 		c.mu.Unlock()
-		for _, mb := range m.Members {
-			if mb.ID != c.e.self() {
-				c.e.cfg.Transport.Send(transport.Message{Type: MessageType, To: uint64(mb.ID), Payload: e.b})
+		for _, id := range peers {
+			if id != c.e.self() {
+				c.e.cfg.Transport.Send(transport.Message{Type: MessageType, To: uint64(id), Payload: e.b})
 			}
 		}
 		if len(prune) > 0 {

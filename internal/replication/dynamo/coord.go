@@ -111,6 +111,16 @@ func (e *Engine) Get(ctx context.Context, ns *membership.NamespaceMap, key []byt
 	if err != nil {
 		return Result{}, err
 	}
+	if old, ok := oldShard(ns, key); ok {
+		// Resharding: the key may not have been handed over yet.
+		if oset, _, oerr := e.gather(ctx, old, key, 1); oerr == nil && len(oset.Context) > 0 {
+			set = dvv.Merge(set, oset)
+			answered = nil // repair the new replicas with the merge
+			for _, n := range sh.Replicas {
+				answered = append(answered, answer{node: n})
+			}
+		}
+	}
 	e.readRepair(sh, key, set, answered)
 	return resultOf(set), nil
 }
@@ -137,7 +147,10 @@ func (e *Engine) gather(ctx context.Context, sh membership.Shard, key []byte, r 
 	}
 	ch := make(chan answer, len(targets))
 	for _, n := range targets {
-		go func() { ch <- e.fetch(ctx, n, uint64(sh.Group), key) }()
+		// spawn, so Close waits for a fetch still reading the store.
+		if !e.spawn(func() { ch <- e.fetch(ctx, n, uint64(sh.Group), key) }) {
+			ch <- answer{node: n, err: fmt.Errorf("%w: engine closing", ErrUnavailable)}
+		}
 	}
 	var got []answer
 	var merged dvv.Set
@@ -420,7 +433,7 @@ func (e *Engine) coordinate(ctx context.Context, ns *membership.NamespaceMap, sh
 	}
 	e.emit(g, key, set)
 	w := quorum(o.W, ns.W, len(sh.Replicas))
-	acks := e.replicate(ctx, sh, key, set, w-1)
+	acks := e.replicate(ctx, writeShard(e.cfg.Map(), sh), key, set, w-1)
 	if acks+1 < w {
 		return Result{}, fmt.Errorf("%w: stored on %d of %d replicas needed", ErrUnknownOutcome, acks+1, w)
 	}
@@ -534,17 +547,27 @@ type ScanEntry struct {
 func (e *Engine) Scan(ctx context.Context, ns *membership.NamespaceMap, prefix, after []byte, limit int) ([]ScanEntry, bool, error) {
 	ctx, cancel := e.withTimeout(ctx)
 	defer cancel()
-	var out []ScanEntry
 	more := false
-	for s := range ns.Placement {
-		sh := ns.Shard(s)
+	byKey := map[string]dvv.Set{}
+	// During a reshard the old layout's shards still hold keys not yet
+	// handed over: scan them too and merge.
+	for _, sh := range ns.AllShards() {
 		states, m, err := e.scanShard(ctx, sh, prefix, after, limit)
 		if err != nil {
 			return nil, false, err
 		}
 		more = more || m
 		for _, ks := range states {
-			out = append(out, ScanEntry{Key: ks.key, Values: ks.set.Values()})
+			if prev, ok := byKey[string(ks.key)]; ok {
+				ks.set = dvv.Merge(prev, ks.set)
+			}
+			byKey[string(ks.key)] = ks.set
+		}
+	}
+	out := make([]ScanEntry, 0, len(byKey))
+	for k, set := range byKey {
+		if !set.IsTombstone() {
+			out = append(out, ScanEntry{Key: []byte(k), Values: set.Values()})
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return string(out[i].Key) < string(out[j].Key) })

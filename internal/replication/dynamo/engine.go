@@ -116,6 +116,10 @@ func (e *Engine) HandleCall(ctx context.Context, from uint64, req []byte) ([]byt
 		err = e.serveBucketStates(d, out)
 	case opStoreBatch:
 		err = e.serveStoreBatch(d)
+	case opCopyBatch:
+		err = e.serveCopyBatch(d)
+	case opCausalFetch:
+		err = e.serveCausalFetch(ctx, d, out)
 	case opScan:
 		err = e.serveScan(d, out)
 	case opCoordinate:

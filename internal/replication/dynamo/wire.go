@@ -23,6 +23,8 @@ const (
 	opCausalRead                   // serve a causal read (forwarded by a non-replica)
 	opRemoveIfHash                 // tombstone GC
 	opPlant                        // fault injection: set a stale local state
+	opCopyBatch                    // merge many states without change events (moves, reshards)
+	opCausalFetch                  // a key's local state once the sender's vector is applied
 )
 
 var errTruncated = errors.New("dynamo: truncated message")

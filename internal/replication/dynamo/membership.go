@@ -1,0 +1,424 @@
+package dynamo
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	"github.com/distkv/distkv/internal/keyspace"
+	"github.com/distkv/distkv/internal/membership"
+	"github.com/distkv/distkv/internal/replication/dynamo/dvv"
+	"github.com/distkv/distkv/internal/storage"
+)
+
+// localGroups lists the groups this node holds leaderless key states of
+// (hints aside), by seeking from one group's range to the next.
+func (e *Engine) localGroups() ([]uint64, error) {
+	var out []uint64
+	lo, end := storage.LeaderlessKey(0, 0, nil)[:1], []byte{storage.LeaderlessKey(0, 0, nil)[0] + 1}
+	for {
+		var found []byte
+		err := e.cfg.Engine.Scan(lo, end, func(k, _ []byte) bool {
+			found = append([]byte(nil), k...)
+			return false
+		})
+		if err != nil || found == nil || len(found) < 10 {
+			return out, err
+		}
+		g := binary.BigEndian.Uint64(found[1:9])
+		if found[9] == subValue {
+			out = append(out, g)
+		}
+		if g == ^uint64(0) {
+			return out, nil
+		}
+		if found[9] < subValue {
+			lo = storage.LeaderlessKey(g, subValue, nil) // hints sort before values: skip to them
+			continue
+		}
+		lo = storage.LeaderlessKey(g+1, 0, nil)[:9]
+	}
+}
+
+// DropOtherGroups deletes the key states of leaderless groups this node
+// holds but the map no longer places here (keep lists those it does). A
+// group of a namespace the map does not know, or of a strong one, is left
+// alone. Hints are kept: they are for other nodes. It returns the groups
+// dropped.
+func (e *Engine) DropOtherGroups(m *membership.Map, keep []uint64) ([]uint64, error) {
+	groups, err := e.localGroups()
+	if err != nil {
+		return nil, err
+	}
+	var dropped []uint64
+	for _, g := range groups {
+		ns := m.NamespaceByID(keyspace.GroupID(g).Namespace())
+		if slices.Contains(keep, g) || ns == nil || ns.Mode == keyspace.ModeStrong {
+			continue
+		}
+		if err := e.dropGroup(g); err != nil {
+			return dropped, err
+		}
+		dropped = append(dropped, g)
+	}
+	return dropped, nil
+}
+
+// dropGroup deletes a group's key states and forgets its tree.
+func (e *Engine) dropGroup(g uint64) error {
+	start, end := storage.LeaderlessRange(g, subValue, nil)
+	b := e.cfg.Engine.NewWriteBatch()
+	defer b.Close()
+	if err := b.DeleteRange(start, end); err != nil {
+		return err
+	}
+	if err := b.Commit(e.store.sync); err != nil {
+		return err
+	}
+	e.store.mu.Lock()
+	delete(e.store.groups, g)
+	e.store.mu.Unlock()
+	return nil
+}
+
+// Replica sets while the cluster changes shape. A shard moving to a new
+// node has that node as an extra replica for writes (and, in causal
+// namespaces, for storing broadcast writes) from the moment the move is in
+// the map, so once the copy made after every node knows of the move has
+// arrived, it misses nothing. A leaderless reshard routes by the new
+// layout at once; until it ends, reads also consult the old layout's
+// shard, and causal replicas of the old layout keep storing its keys, so
+// the handoff made after every node knows of it misses nothing either.
+
+// writeShard returns sh with the target of a move under way on it added to
+// its replicas.
+func writeShard(m *membership.Map, sh membership.Shard) membership.Shard {
+	if mv, ok := m.MoveFor(sh.Group); ok && mv.To != 0 && !slices.Contains(sh.Replicas, mv.To) {
+		sh.Replicas = append(slices.Clone(sh.Replicas), mv.To)
+	}
+	return sh
+}
+
+// oldShard returns, during a reshard of ns, the old layout's shard of key
+// when it differs from the current one.
+func oldShard(ns *membership.NamespaceMap, key []byte) (membership.Shard, bool) {
+	if ns.Reshard == nil {
+		return membership.Shard{}, false
+	}
+	old := ns.Reshard.Old.Locate(ns, key)
+	if old.Group == ns.Locate(key).Group {
+		return membership.Shard{}, false
+	}
+	return old, true
+}
+
+// storeGroups lists the groups under which this node stores a key of ns:
+// its shard's if this node is a replica (or the target of a move of it),
+// and during a reshard also its old shard's if this node replicates that.
+func (e *Engine) storeGroups(m *membership.Map, ns *membership.NamespaceMap, key []byte) []uint64 {
+	var out []uint64
+	if sh := writeShard(m, ns.Locate(key)); slices.Contains(sh.Replicas, e.self()) {
+		out = append(out, uint64(sh.Group))
+	}
+	if old, ok := oldShard(ns, key); ok && slices.Contains(old.Replicas, e.self()) {
+		out = append(out, uint64(old.Group))
+	}
+	return out
+}
+
+// causalPeers are the members that take part in causal delivery: live and
+// not declared dead (a dead member is not waited for; if it returns it
+// holds no replica and catches its vector up).
+func causalPeers(m *membership.Map) []keyspace.NodeID {
+	var out []keyspace.NodeID
+	for _, mb := range m.Live() {
+		if mb.State != membership.MemberDead {
+			out = append(out, mb.ID)
+		}
+	}
+	return out
+}
+
+// CausalVector returns the writes this node has applied in causal
+// namespace name, per origin.
+func (e *Engine) CausalVector(name string) (map[uint64]uint64, error) {
+	ns := e.cfg.Map().Namespace(name)
+	if ns == nil || ns.Mode != keyspace.ModeCausal {
+		return nil, fmt.Errorf("%w: %q is not a causal namespace here", ErrInvalid, name)
+	}
+	return e.causal.vector(ns.ID), nil
+}
+
+// awaitVector waits until this node has applied every write in v of
+// causal namespace ns, or ctx ends.
+func (e *Engine) awaitVector(ctx context.Context, ns uint32, v map[uint64]uint64) error {
+	if len(v) == 0 {
+		return nil
+	}
+	st, err := e.causal.state(ns)
+	if err != nil {
+		return err
+	}
+	want := dvv.VV(v)
+	for {
+		e.causal.mu.Lock()
+		ok, ch := st.v.Descends(want), st.changed
+		e.causal.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("%w: waiting to apply %s: %w", ErrCausalDeps, want, ctx.Err())
+		}
+	}
+}
+
+// FastForward raises this node's vector of causal namespace name to v if
+// the node holds no replica of it: applying a write of a shard one does not
+// hold is only advancing the vector, so a node without replicas may claim
+// any writes another node has applied. A node that joins (or returns after
+// being declared dead) does this, since the writes made before cannot be
+// resent to it once their origins have pruned them.
+func (e *Engine) FastForward(name string, v map[uint64]uint64) (bool, error) {
+	m := e.cfg.Map()
+	ns := m.Namespace(name)
+	if ns == nil || ns.Mode != keyspace.ModeCausal || len(v) == 0 {
+		return false, nil
+	}
+	for _, sh := range m.ShardsOn(e.self()) {
+		if sh.Namespace.ID == ns.ID {
+			return false, nil
+		}
+	}
+	st, err := e.causal.state(ns.ID)
+	if err != nil {
+		return false, err
+	}
+	c := e.causal
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	c.mu.Lock()
+	next := st.v.Merge(dvv.VV(v))
+	grew := !st.v.Descends(next)
+	c.mu.Unlock()
+	if !grew {
+		return false, nil
+	}
+	if err := e.store.commitExtra(func(b *storage.Batch) error { return b.Set(vvKey(ns.ID), []byte(dvv.EncodeToken(next))) }); err != nil {
+		return false, err
+	}
+	c.mu.Lock()
+	st.v = next
+	close(st.changed)
+	st.changed = make(chan struct{})
+	c.mu.Unlock()
+	return true, nil
+}
+
+// copyBatch is how many key states travel in one copy call.
+const copyBatch = 500
+
+// CopyShard sends this node's whole replica of leaderless group g of
+// namespace name to node to, where the states merge (idempotently; no
+// change events: the keys are not new). In a causal namespace it first
+// waits until this node has applied every write in wait (to's vector when
+// the move was known everywhere), so the copy holds every write to
+// skipped.
+func (e *Engine) CopyShard(ctx context.Context, name string, g uint64, to keyspace.NodeID, wait map[uint64]uint64) error {
+	ns := e.cfg.Map().Namespace(name)
+	if ns == nil || ns.Mode == keyspace.ModeStrong {
+		return fmt.Errorf("%w: %q is not a leaderless namespace here", ErrInvalid, name)
+	}
+	if ns.Mode == keyspace.ModeCausal {
+		if err := e.awaitVector(ctx, ns.ID, wait); err != nil {
+			return err
+		}
+	}
+	var batch []keyState
+	send := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := e.sendCopy(ctx, to, g, batch)
+		batch = batch[:0]
+		return err
+	}
+	var sendErr error
+	err := e.store.scan(g, nil, nil, 0, func(key []byte, set dvv.Set) bool {
+		batch = append(batch, keyState{key, set})
+		if len(batch) >= copyBatch {
+			sendErr = send()
+		}
+		return sendErr == nil
+	})
+	if err == nil {
+		err = sendErr
+	}
+	if err == nil {
+		err = send()
+	}
+	return err
+}
+
+// sendCopy merges states into group g on node to, without change events.
+func (e *Engine) sendCopy(ctx context.Context, to keyspace.NodeID, g uint64, states []keyState) error {
+	if to == e.self() {
+		for _, ks := range states {
+			if _, _, err := e.store.merge(g, ks.key, ks.set, e.lww(g), e.discarded); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	req := &enc{}
+	req.byte(opCopyBatch)
+	req.uint(g)
+	req.states(states)
+	_, err := e.call(ctx, to, req.b)
+	return err
+}
+
+func (e *Engine) serveCopyBatch(d *dec) error {
+	g, states := d.uint(), d.states()
+	if d.err != nil {
+		return d.err
+	}
+	for _, ks := range states {
+		if _, _, err := e.store.merge(g, ks.key, ks.set, e.lww(g), e.discarded); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Handoff sends the keys of namespace name that this node holds in its
+// replicas of the old layout of reshard id, and that the new layout puts
+// in another shard, to every live replica of their new shard. In a causal
+// namespace it first waits until this node has applied every write in
+// wait (every node's vector once all knew of the reshard).
+func (e *Engine) Handoff(ctx context.Context, name string, id uint64, wait map[uint64]uint64) error {
+	ns := e.cfg.Map().Namespace(name)
+	if ns == nil || ns.Mode == keyspace.ModeStrong || ns.Reshard == nil || ns.Reshard.ID != id {
+		return fmt.Errorf("%w: namespace %q has no leaderless reshard %d under way here", ErrInvalid, name, id)
+	}
+	if ns.Mode == keyspace.ModeCausal {
+		if err := e.awaitVector(ctx, ns.ID, wait); err != nil {
+			return err
+		}
+	}
+	for _, old := range ns.Reshard.Old.Shards(ns) {
+		if !slices.Contains(old.Replicas, e.self()) {
+			continue
+		}
+		if err := e.handOver(ctx, ns, old); err != nil {
+			return fmt.Errorf("handing over %s: %w", old.Group, err)
+		}
+	}
+	return nil
+}
+
+// handOver sends the keys of old whose shard changed to their new shards.
+func (e *Engine) handOver(ctx context.Context, ns *membership.NamespaceMap, old membership.Shard) error {
+	batches := map[keyspace.GroupID][]keyState{}
+	shards := map[keyspace.GroupID]membership.Shard{}
+	flush := func(g keyspace.GroupID) error {
+		states := batches[g]
+		delete(batches, g)
+		for _, r := range shards[g].Replicas {
+			if !e.alive(r) {
+				continue // anti-entropy brings it later
+			}
+			if err := e.sendCopy(ctx, r, uint64(g), states); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var sendErr error
+	err := e.store.scan(uint64(old.Group), nil, nil, 0, func(key []byte, set dvv.Set) bool {
+		sh := ns.Locate(key)
+		if sh.Group == old.Group {
+			return true
+		}
+		shards[sh.Group] = sh
+		batches[sh.Group] = append(batches[sh.Group], keyState{key, set})
+		if len(batches[sh.Group]) >= copyBatch {
+			sendErr = flush(sh.Group)
+		}
+		return sendErr == nil
+	})
+	if err == nil {
+		err = sendErr
+	}
+	for g := range batches {
+		if err != nil {
+			break
+		}
+		err = flush(g)
+	}
+	return err
+}
+
+// causalFetchOld reads key's state from its old shard during a reshard:
+// locally if this node replicates it, else from a replica of it that has
+// applied every write this node has (it waits for that, bounded), so the
+// state is at least as new as what this node would have had.
+func (e *Engine) causalFetchOld(ctx context.Context, ns *membership.NamespaceMap, old membership.Shard, key []byte) (dvv.Set, error) {
+	if slices.Contains(old.Replicas, e.self()) {
+		set, _, err := e.store.get(uint64(old.Group), key)
+		return set, err
+	}
+	vec := e.causal.vector(ns.ID)
+	var lastErr error = fmt.Errorf("%w: no replica of the key's old shard is alive", ErrUnavailable)
+	for _, n := range old.Replicas {
+		if !e.alive(n) {
+			continue
+		}
+		req := &enc{}
+		req.byte(opCausalFetch)
+		req.uint(uint64(ns.ID))
+		req.uint(uint64(old.Group))
+		req.bytes(key)
+		req.str(dvv.EncodeToken(vec))
+		d, err := e.call(ctx, n, req.b)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		found := d.bool()
+		var set dvv.Set
+		if found {
+			set = d.set()
+		}
+		return set, d.err
+	}
+	return dvv.Set{}, lastErr
+}
+
+func (e *Engine) serveCausalFetch(ctx context.Context, d *dec, out *enc) error {
+	ns, g, key, tok := uint32(d.uint()), d.uint(), d.bytes(), d.str()
+	if d.err != nil {
+		return d.err
+	}
+	v, err := dvv.DecodeToken(tok)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrBadToken, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, e.cfg.CausalWait)
+	defer cancel()
+	if err := e.awaitVector(wctx, ns, v); err != nil {
+		return err
+	}
+	set, found, err := e.store.get(g, key)
+	if err != nil {
+		return err
+	}
+	out.bool(found)
+	if found {
+		out.set(set)
+	}
+	return nil
+}
