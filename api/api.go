@@ -245,6 +245,8 @@ type Fault struct {
 type Cluster struct {
 	// Node is the node that answered.
 	Node string `json:"node"`
+	// ClusterID identifies the cluster (fixed at bootstrap).
+	ClusterID uint64 `json:"cluster_id,omitempty"`
 	// Coordinator is the metadata group's leader.
 	Coordinator string      `json:"coordinator"`
 	Epoch       uint64      `json:"epoch"`

@@ -31,6 +31,12 @@ var (
 	ErrInvalid = errors.New("kv: invalid request")
 	// ErrTooLarge: a key or value exceeds its limit.
 	ErrTooLarge = errors.New("kv: too large")
+	// ErrConflict: a change to the cluster's shape contradicts its state
+	// (a duplicate node, removing the last node, a second reshard).
+	ErrConflict = errors.New("kv: conflicting change")
+	// ErrUnknownMember: a change names a member, namespace or move that
+	// does not exist.
+	ErrUnknownMember = errors.New("kv: no such member or move")
 	// ErrWrongMode: the operation does not apply to the namespace's mode.
 	ErrWrongMode = errors.New("kv: operation not supported by the namespace's mode")
 )

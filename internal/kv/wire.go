@@ -168,6 +168,8 @@ const (
 	stInternal
 	stMoved
 	stMoving
+	stConflict
+	stUnknownMember
 )
 
 func encodeResponse(q *request, p *response, err error) []byte {
@@ -218,6 +220,10 @@ func encodeError(err error) []byte {
 		code = stExists
 	case errors.Is(err, ErrNamespaceExists):
 		code = stNamespaceExists
+	case errors.Is(err, ErrConflict):
+		code = stConflict
+	case errors.Is(err, ErrUnknownMember):
+		code = stUnknownMember
 	case errors.Is(err, ErrInvalid):
 		code = stInvalid
 	case errors.Is(err, multiraft.ErrGroupNotFound):
@@ -314,6 +320,10 @@ func remoteError(q *request, st byte, arg uint64, msg string) error {
 		return fmt.Errorf("%w: %s", ErrNamespaceExists, msg)
 	case stInvalid:
 		return fmt.Errorf("%w: %s", ErrInvalid, msg)
+	case stConflict:
+		return fmt.Errorf("%w: %s", ErrConflict, msg)
+	case stUnknownMember:
+		return fmt.Errorf("%w: %s", ErrUnknownMember, msg)
 	}
 	return fmt.Errorf("kv: remote error: %s", msg)
 }
