@@ -49,6 +49,10 @@ func classify(err error) (int, api.Error) {
 		return http.StatusConflict, api.Error{Code: api.CodeExists, Message: "key already exists"}
 	case errors.Is(err, kv.ErrNamespaceExists):
 		return http.StatusConflict, api.Error{Code: api.CodeNamespaceExists, Message: msg}
+	case errors.Is(err, kv.ErrConflict):
+		return http.StatusConflict, api.Error{Code: api.CodeConflict, Message: msg}
+	case errors.Is(err, kv.ErrUnknownMember):
+		return http.StatusNotFound, api.Error{Code: api.CodeUnknown, Message: msg}
 	case errors.Is(err, kv.ErrInvalid):
 		return http.StatusBadRequest, api.Error{Code: api.CodeInvalid, Message: msg}
 	case errors.Is(err, kv.ErrTooLarge):

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/distkv/distkv/api"
@@ -40,6 +41,13 @@ type Cluster interface {
 	Dump(ctx context.Context, fn func(api.DumpEntry) error) error
 	// Ready reports whether the node can serve requests, and why not.
 	Ready() (bool, string)
+	// Membership changes (errors are kv's).
+	AddMember(ctx context.Context, req api.MemberRequest) (api.MemberChange, error)
+	RemoveMember(ctx context.Context, id string) (api.MemberChange, error)
+	UpdateNamespace(ctx context.Context, name string, u api.NamespaceUpdate) (api.NamespaceChange, error)
+	Moves(ctx context.Context) api.MoveList
+	// Epoch is this node's shard map epoch, sent on every response.
+	Epoch() uint64
 }
 
 // Config configures the API handler.
@@ -94,6 +102,10 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /v1/cluster", h.cluster)
 	m.HandleFunc("GET /v1/locate/{key...}", h.locate)
 	m.HandleFunc("GET /v1/admin/dump", h.dump)
+	m.HandleFunc("POST /v1/admin/members", h.addMember)
+	m.HandleFunc("DELETE /v1/admin/members/{id}", h.removeMember)
+	m.HandleFunc("PATCH /v1/ns/{ns}", h.updateNamespace)
+	m.HandleFunc("GET /v1/admin/moves", h.moves)
 	m.HandleFunc("GET /healthz", h.healthz)
 	m.HandleFunc("GET /readyz", h.readyz)
 	if h.cfg.Metrics != nil {
@@ -111,6 +123,7 @@ func (h *Handler) routes() {
 // and turns the mux's own 404 and 405 answers into JSON errors.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(api.HeaderNode, h.cfg.Cluster.NodeID())
+	w.Header().Set(api.HeaderEpoch, strconv.FormatUint(h.cfg.Cluster.Epoch(), 10))
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	handler, pattern := h.mux.Handler(r)
