@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/distkv/distkv/internal/node"
 	"github.com/spf13/cobra"
@@ -34,6 +35,10 @@ func newServerCmd() *cobra.Command {
 A new cluster is bootstrapped from --peers, the same list on every node:
   distkv server --id n1 --client-addr 127.0.0.1:7701 --peer-addr 127.0.0.1:7801 \
     --peers n1=127.0.0.1:7801,n2=127.0.0.1:7802,n3=127.0.0.1:7803 --data-dir data/n1
+
+A node joins a running cluster through any member's client address:
+  distkv server --id n4 --client-addr 127.0.0.1:7704 --peer-addr 127.0.0.1:7804 \
+    --join 127.0.0.1:7701 --data-dir data/n4
 
 Or as in seed 004, from the environment: SOCKET_ADDRESS (this node's client
 address), VIEW (every node's client address, the same list everywhere) and
@@ -80,6 +85,10 @@ collector runs with GOGC=200 unless the environment sets GOGC.`,
 	f.StringVar(&o.FTPPassword, "ftp-password", "", "FTP password")
 	f.BoolVar(&o.AllowFaultInjection, "allow-fault-injection", false, "enable the fault-injection endpoints (/v1/admin/faults)")
 	f.BoolVar(&o.EnablePprof, "enable-pprof", false, "serve Go's profiler at /debug/pprof/ on the client address")
+	f.StringVar(&o.Join, "join", "", "join a running cluster through any member's client address (host:port,...) instead of bootstrapping")
+	f.DurationVar(&o.DeadNodeTimeout, "dead-node-timeout", 5*time.Minute, "re-create a dead node's replicas elsewhere after this long (0 never)")
+	f.IntVar(&o.RebalanceMoves, "rebalance-moves", 4, "replica moves the coordinator runs at once")
+	f.IntVar(&o.RebalanceMovesPerNode, "rebalance-moves-per-node", 2, "replica moves any one node takes part in at once")
 	f.IntVar(&o.MaxKeyBytes, "max-key-bytes", 4<<10, "largest key accepted")
 	f.IntVar(&o.MaxValueBytes, "max-value-bytes", 1<<20, "largest value accepted")
 	return cmd

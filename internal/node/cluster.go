@@ -75,7 +75,7 @@ func (n *Node) Status(ctx context.Context) (api.Cluster, error) {
 	m := n.meta.Current()
 	reports := n.gatherReports(ctx, m)
 	now := n.cfg.Clock.Now()
-	out := api.Cluster{Node: n.NodeID(), Epoch: m.Epoch}
+	out := api.Cluster{Node: n.NodeID(), Epoch: m.Epoch, ClusterID: m.ClusterID()}
 	if l, _ := n.host.Leader(uint64(keyspace.MetaGroup)); l != 0 {
 		out.Coordinator = keyspace.NodeID(l).String()
 	}
@@ -83,7 +83,10 @@ func (n *Node) Status(ctx context.Context) (api.Cluster, error) {
 	for _, mb := range m.Members {
 		ps := states[mb.ID]
 		node := api.Node{ID: mb.ID.String(), PeerAddr: mb.PeerAddr, ClientAddr: mb.ClientAddr,
-			RedisAddr: mb.RedisAddr, FTPAddr: mb.FTPAddr, State: ps.State.String()}
+			RedisAddr: mb.RedisAddr, FTPAddr: mb.FTPAddr, State: ps.State.String(), Membership: mb.State.String()}
+		if mb.State == membership.MemberRemoved {
+			node.State = api.StateDead // not heartbeated any more
+		}
 		if ps.Info.ClientAddr != "" {
 			node.ClientAddr, node.RedisAddr, node.FTPAddr = ps.Info.ClientAddr, ps.Info.RedisAddr, ps.Info.FTPAddr
 		}
@@ -101,6 +104,7 @@ func (n *Node) Status(ctx context.Context) (api.Cluster, error) {
 		}
 	}
 	sort.Slice(out.Faults, func(i, j int) bool { return out.Faults[i].Node < out.Faults[j].Node })
+	out.Moves = n.moveViews(ctx, m)
 	return out, nil
 }
 
@@ -108,7 +112,7 @@ func (n *Node) gatherReports(ctx context.Context, m *membership.Map) map[keyspac
 	var mu sync.Mutex
 	out := map[keyspace.NodeID]nodeReport{}
 	var wg sync.WaitGroup
-	for _, mb := range m.Members {
+	for _, mb := range m.Live() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -176,7 +180,7 @@ func (n *Node) Namespaces() []api.Namespace {
 	m := n.meta.Current()
 	out := make([]api.Namespace, 0, len(m.Namespaces))
 	for _, ns := range m.Namespaces {
-		out = append(out, toAPINamespace(ns.Namespace))
+		out = append(out, namespaceView(ns))
 	}
 	return out
 }
@@ -187,14 +191,26 @@ func (n *Node) Namespace(name string) (api.Namespace, bool) {
 	if ns == nil {
 		return api.Namespace{}, false
 	}
-	return toAPINamespace(ns.Namespace), true
+	return namespaceView(ns), true
 }
 
 func toAPINamespace(ns keyspace.Namespace) api.Namespace {
 	out := api.Namespace{Name: ns.Name, ID: ns.ID, Mode: ns.Mode.String(), Replicas: api.Replicas(ns.Replicas.String()),
-		Shards: ns.Shards, R: ns.R, W: ns.W}
+		Shards: ns.Shards, R: ns.R, W: ns.W, Sharding: ns.Sharding.String()}
+	if ns.Sharding == keyspace.ShardingUnset {
+		out.Sharding = keyspace.ShardingMod.String()
+	}
 	if ns.Conflicts != 0 {
 		out.Conflicts = ns.Conflicts.String()
+	}
+	return out
+}
+
+// namespaceView is a namespace as the API shows it, with its reshard.
+func namespaceView(nm *membership.NamespaceMap) api.Namespace {
+	out := toAPINamespace(nm.Namespace)
+	if r := nm.Reshard; r != nil {
+		out.Reshard = &api.Reshard{Namespace: nm.Name, From: r.Old.Layout.Shards, To: r.New.Layout.Shards, Phase: r.Phase.String()}
 	}
 	return out
 }
@@ -207,6 +223,9 @@ func fromAPINamespace(in api.Namespace) (keyspace.Namespace, error) {
 		ns.Shards = keyspace.DefaultShards
 	}
 	var err error
+	if ns.Sharding, err = keyspace.ParseSharding(in.Sharding); err != nil {
+		return ns, err
+	}
 	if in.Mode != "" {
 		if ns.Mode, err = keyspace.ParseMode(in.Mode); err != nil {
 			return ns, err
@@ -290,6 +309,12 @@ func (n *Node) Dump(ctx context.Context, fn func(api.DumpEntry) error) error {
 func (n *Node) Ready() (bool, string) {
 	if n.closed.Load() {
 		return false, "shutting down"
+	}
+	if n.removed.Load() {
+		return false, n.cfg.ID.String() + " was removed from the cluster"
+	}
+	if n.meta.Current().Epoch == 0 {
+		return false, "joining: waiting for the shard map from the cluster"
 	}
 	if l, _ := n.host.Leader(uint64(keyspace.MetaGroup)); l == 0 {
 		return false, "no cluster coordinator elected yet"

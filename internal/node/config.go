@@ -4,12 +4,14 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"time"
 
+	"github.com/distkv/distkv/api"
 	"github.com/distkv/distkv/internal/clock"
 	"github.com/distkv/distkv/internal/keyspace"
 	"github.com/distkv/distkv/internal/kv"
@@ -32,6 +34,24 @@ type Config struct {
 	// new cluster must be given the same list. Ignored after the first
 	// start: the node then follows its stored shard map.
 	Peers []membership.Member
+	// Join, if set, lists client addresses (host:port) of members of an
+	// existing cluster. A node whose data directory is new asks them, in
+	// turn, to admit it, and starts from what the one that answers tells
+	// it, ignoring Peers. A node that has data checks it belongs to that
+	// cluster and carries on. JoinFunc, if set, replaces the HTTP request
+	// (tests).
+	Join     []string
+	JoinFunc func(ctx context.Context, req api.MemberRequest) (api.MemberChange, error)
+	// DeadNodeTimeout is how long a member may be silent before the
+	// coordinator declares it dead and re-creates its replicas on other
+	// nodes. Default 5 minutes; negative turns it off.
+	DeadNodeTimeout time.Duration
+	// Rebalance bounds the coordinator's moves: MaxMoves under way at
+	// once, MaxMovesPerNode per node (defaults 4 and 2).
+	Rebalance struct{ MaxMoves, MaxMovesPerNode int }
+	// CoordinatorInterval is the coordinator's pause between rounds.
+	// Default 200ms.
+	CoordinatorInterval time.Duration
 	// DataDir holds the node's data. Required unless InMemory.
 	DataDir string
 	// InMemory keeps everything in memory: an acknowledged write is then
@@ -100,6 +120,12 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.DeadNodeTimeout == 0 {
+		c.DeadNodeTimeout = 5 * time.Minute
+	}
+	if len(c.Join) > 0 || c.JoinFunc != nil {
+		return nil // the cluster tells a joining node its peers
 	}
 	if len(c.Peers) == 0 {
 		c.Peers = []membership.Member{{ID: c.ID, PeerAddr: c.PeerAddr}}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/distkv/distkv/internal/coordinator"
 	"github.com/distkv/distkv/internal/membership"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -12,11 +13,16 @@ import (
 // nodeMetrics are one node's Prometheus metrics, in a registry of its own
 // (no process-global registration, so many nodes can share a test process).
 type nodeMetrics struct {
-	reg          *prometheus.Registry
-	proposals    prometheus.Counter
-	leaderChange *prometheus.CounterVec
-	fsync        prometheus.Histogram
-	groupsSynced prometheus.Histogram
+	reg       *prometheus.Registry
+	proposals prometheus.Counter
+	// Membership: replicas added and removed by moves, moves begun and
+	// ended, snapshot bytes this node streamed to new or lagging replicas.
+	replicasAdded, replicasRemoved prometheus.Counter
+	moves                          *prometheus.CounterVec
+	snapshotBytes                  prometheus.Counter
+	leaderChange                   *prometheus.CounterVec
+	fsync                          prometheus.Histogram
+	groupsSynced                   prometheus.Histogram
 }
 
 func newNodeMetrics() *nodeMetrics {
@@ -36,9 +42,21 @@ func newNodeMetrics() *nodeMetrics {
 			Name: "distkv_raft_groups_per_sync", Help: "Raft groups persisted by one synced commit.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
 		}),
+		replicasAdded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "distkv_replicas_added_total", Help: "Shard replicas added by moves this node coordinated.",
+		}),
+		replicasRemoved: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "distkv_replicas_removed_total", Help: "Shard replicas removed by moves this node coordinated.",
+		}),
+		moves: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "distkv_moves_total", Help: "Replica moves this node coordinated, by event (started, completed, abandoned).",
+		}, []string{"event"}),
+		snapshotBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "distkv_snapshot_bytes_sent_total", Help: "Bytes of Raft snapshots this node streamed to other replicas.",
+		}),
 	}
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.proposals, m.leaderChange, m.fsync, m.groupsSynced)
+		m.proposals, m.leaderChange, m.fsync, m.groupsSynced, m.replicasAdded, m.replicasRemoved, m.moves, m.snapshotBytes)
 	return m
 }
 
@@ -67,6 +85,10 @@ func (m *nodeMetrics) registerNode(n *Node) {
 			func() float64 { _, lag := status(); return lag }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "distkv_raft_groups", Help: "Raft group replicas hosted by this node."},
 			func() float64 { return float64(len(n.host.Groups())) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "distkv_moves_in_flight", Help: "Replica moves under way in the cluster, as this node's shard map records them."},
+			func() float64 { return float64(len(n.meta.Current().Moves)) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "distkv_shard_map_epoch", Help: "Epoch of the shard map this node has applied."},
+			func() float64 { return float64(n.meta.Current().Epoch) }),
 	)
 	for _, st := range []membership.State{membership.Alive, membership.Suspect, membership.Dead} {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -94,4 +116,20 @@ func (m *nodeMetrics) registerNode(n *Node) {
 	counter("distkv_transport_frames_written_total", "Frames written to peers (each carries every message queued for that peer).", func() uint64 { return n.transport.Stats().FramesWritten })
 	counter("distkv_raft_snapshots_sent_total", "Raft snapshots sent to lagging replicas.", func() uint64 { return n.host.Stats().SnapshotsSent })
 	counter("distkv_raft_snapshots_applied_total", "Raft snapshots installed here.", func() uint64 { return n.host.Stats().SnapshotsApplied })
+}
+
+// coordinatorEvents feeds the coordinator's driver's events to metrics.
+func (m *nodeMetrics) coordinatorEvents() coordinator.Events {
+	return coordinator.Events{
+		MoveStarted: func(membership.Move) { m.moves.WithLabelValues("started").Inc() },
+		MoveFinished: func(_ membership.Move, completed bool) {
+			if completed {
+				m.moves.WithLabelValues("completed").Inc()
+			} else {
+				m.moves.WithLabelValues("abandoned").Inc()
+			}
+		},
+		ReplicaAdded:   m.replicasAdded.Inc,
+		ReplicaRemoved: m.replicasRemoved.Inc,
+	}
 }

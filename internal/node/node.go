@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"github.com/distkv/distkv/api"
+	"github.com/distkv/distkv/internal/coordinator"
 	"github.com/distkv/distkv/internal/frontend/httpapi"
 	"github.com/distkv/distkv/internal/keyspace"
 	"github.com/distkv/distkv/internal/kv"
 	"github.com/distkv/distkv/internal/membership"
+	"github.com/distkv/distkv/internal/rebalance"
 	"github.com/distkv/distkv/internal/replication/dynamo"
 	"github.com/distkv/distkv/internal/replication/multiraft"
 	"github.com/distkv/distkv/internal/storage"
@@ -48,6 +50,17 @@ type Node struct {
 	// HTTPHandler built.
 	muxMu      sync.Mutex
 	muxServers []*httpapi.MuxServer
+
+	// The reconciler carries out shard map changes on this node; the
+	// coordinator's driver runs while this node leads the metadata group.
+	reconcileKick chan struct{}
+	stopBG        chan struct{}
+	reconcileDone chan struct{}
+	coord         *coordinator.Driver
+	coordDone     chan struct{}
+	coordCancel   context.CancelFunc
+	// removed is set once the map says this node was removed.
+	removed atomic.Bool
 }
 
 // New opens the node's storage, bootstraps it on first start, and starts
@@ -56,7 +69,8 @@ func New(cfg Config) (n *Node, err error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	n = &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID.String()), ready: make(chan struct{}), metrics: newNodeMetrics()}
+	n = &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID.String()), ready: make(chan struct{}), metrics: newNodeMetrics(),
+		reconcileKick: make(chan struct{}, 1), stopBG: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			n.closeAll(nil)
@@ -98,12 +112,13 @@ func New(cfg Config) (n *Node, err error) {
 		NodeID:    cfg.ID, Engine: n.engine, Host: n.host, Meta: n.meta, Transport: n.transport,
 		Logger: n.log, Timeout: cfg.RequestTimeout, Limits: cfg.Limits, TestingUnsafeLocalReads: cfg.TestingUnsafeLocalReads,
 	})
-	n.meta.OnChange(func(_, m *membership.Map) { n.ensureGroups(m) })
+	n.meta.OnChange(func(old, m *membership.Map) { n.mapChanged(old, m) })
 	n.metrics.registerNode(n)
 	close(n.ready)
 	if err = n.startGroups(); err != nil {
 		return nil, err
 	}
+	n.startBackground()
 	n.seedWatchHistory()
 	n.log.Info("node started", "peer_addr", n.peerAddr(), "data_dir", cfg.DataDir, "in_memory", cfg.InMemory)
 	return n, nil
@@ -117,11 +132,35 @@ func (n *Node) storageConfig() storage.Config {
 	return sc
 }
 
-// bootstrapIfNew writes the initial shard map on a node's first start.
+// bootstrapIfNew writes the initial shard map on a node's first start:
+// the bootstrap map of a new cluster, or, for a node that joins one, the
+// provisional map the cluster's answer gives.
 func (n *Node) bootstrapIfNew() error {
 	done, err := membership.Bootstrapped(n.engine)
-	if err != nil || done {
+	if err != nil {
 		return err
+	}
+	if done {
+		if len(n.cfg.Join) > 0 {
+			s, err := membership.Open(n.engine)
+			if err != nil {
+				return err
+			}
+			return n.checkJoinTarget(s.Current())
+		}
+		return nil
+	}
+	if len(n.cfg.Join) > 0 || n.cfg.JoinFunc != nil {
+		ch, err := n.join()
+		if err != nil {
+			return err
+		}
+		m, err := provisionalMap(ch)
+		if err != nil {
+			return err
+		}
+		n.log.Info(fmt.Sprintf("%s admitted to cluster %d (epoch %d); waiting for the shard map", n.cfg.ID, m.ClusterID(), ch.Epoch))
+		return membership.WriteBootstrap(n.engine, m)
 	}
 	m, err := membership.Bootstrap(n.cfg.Peers, n.cfg.defaultNamespace())
 	if err != nil {
@@ -178,6 +217,7 @@ func (n *Node) openHost() (*multiraft.Host, error) {
 		Events: multiraft.Events{
 			LeaderChanged: n.leaderChanged,
 			Proposed:      func(uint64) { n.metrics.proposals.Inc() },
+			SnapshotSent:  func(_ uint64, b int64) { n.metrics.snapshotBytes.Add(float64(b)) },
 			Synced: func(d time.Duration, groups int) {
 				n.metrics.fsync.Observe(d.Seconds())
 				n.metrics.groupsSynced.Observe(float64(groups))
@@ -219,8 +259,11 @@ func (n *Node) startGroups() error {
 			learners = append(learners, uint64(mb.ID))
 		}
 	}
+	// A cluster's first map (epoch 1) bootstraps the metadata group
+	// identically everywhere; a joining node's provisional map (epoch 0)
+	// creates its replica empty, to be filled by the leader's snapshot.
 	err := n.host.CreateGroup(ctx, multiraft.GroupConfig{
-		ID: uint64(keyspace.MetaGroup), Voters: voters, Learners: learners,
+		ID: uint64(keyspace.MetaGroup), Voters: voters, Learners: learners, Join: m.Epoch == 0,
 		NewStateMachine: func() multiraft.StateMachine { return n.meta }, Campaign: len(voters) > 0 && voters[0] == uint64(n.cfg.ID),
 	})
 	if err != nil {
@@ -228,37 +271,54 @@ func (n *Node) startGroups() error {
 	}
 	for _, gc := range n.groupConfigs(m) {
 		if err := n.host.CreateGroup(ctx, gc); err != nil {
-			return err
+			n.log.Warn("creating a replica at start", "group", keyspace.GroupID(gc.ID).String(), "err", err)
 		}
 	}
 	return nil
 }
 
-// ensureGroups creates replicas for shards newly placed on this node. It
-// runs on the Raft loop (a shard map change hook), so it only queues.
-func (n *Node) ensureGroups(m *membership.Map) {
-	for _, gc := range n.groupConfigs(m) {
-		n.host.EnsureGroup(gc)
+// mapChanged runs on the Raft loop after every shard map change: it must
+// not block, so it only kicks the reconciler.
+func (n *Node) mapChanged(_, _ *membership.Map) { n.kickReconcile() }
+
+// startBackground starts the reconciler and the coordinator's driver.
+func (n *Node) startBackground() {
+	n.reconcileDone = make(chan struct{})
+	go n.runReconciler(n.stopBG, n.reconcileDone)
+	n.kickReconcile()
+	n.coord = coordinator.New(coordinator.Config{
+		Self: n.cfg.ID, Cluster: coordCluster{n}, Clock: n.cfg.Clock, Interval: n.cfg.CoordinatorInterval,
+		Options: rebalance.Options{MaxMoves: n.cfg.Rebalance.MaxMoves, MaxMovesPerNode: n.cfg.Rebalance.MaxMovesPerNode,
+			DeadTimeout: max(n.cfg.DeadNodeTimeout, 0)},
+		Logger: n.log.With("component", "coordinator"),
+		Events: n.metrics.coordinatorEvents(),
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	n.coordCancel, n.coordDone = cancel, make(chan struct{})
+	go func() {
+		defer close(n.coordDone)
+		n.coord.Run(ctx)
+	}()
+}
+
+// stopBackground stops the coordinator's driver and the reconciler.
+func (n *Node) stopBackground() {
+	if n.coordCancel != nil {
+		n.coordCancel()
+		<-n.coordDone
+	}
+	if n.reconcileDone != nil {
+		close(n.stopBG)
+		<-n.reconcileDone
 	}
 }
 
-func (n *Node) groupConfigs(m *membership.Map) []multiraft.GroupConfig {
-	var out []multiraft.GroupConfig
-	for _, sh := range m.ShardsOn(n.cfg.ID) {
-		if sh.Namespace.Mode != keyspace.ModeStrong {
-			continue
-		}
-		voters := make([]uint64, len(sh.Replicas))
-		for i, r := range sh.Replicas {
-			voters[i] = uint64(r)
-		}
-		out = append(out, multiraft.GroupConfig{
-			ID: uint64(sh.Group), Voters: voters,
-			NewStateMachine: func() multiraft.StateMachine { return n.kv.StateMachine(sh.Namespace, uint64(sh.Group)) },
-			Campaign:        sh.Replicas[0] == n.cfg.ID,
-		})
-	}
-	return out
+// fromRemoved reports whether a peer was removed from the cluster: its
+// messages and calls are refused, so a node removed while it was cut off
+// cannot disturb the groups it left when it comes back.
+func (n *Node) fromRemoved(from uint64) bool {
+	mb, ok := n.meta.Current().Member(keyspace.NodeID(from))
+	return ok && mb.State == membership.MemberRemoved
 }
 
 func (n *Node) handleMessage(m transport.Message) {
@@ -266,6 +326,9 @@ func (n *Node) handleMessage(m transport.Message) {
 	case <-n.ready:
 	default:
 		return // still starting: peers retransmit
+	}
+	if n.fromRemoved(m.From) {
+		return
 	}
 	switch m.Type {
 	case multiraft.MessageType:
@@ -286,9 +349,14 @@ func (n *Node) handleCall(ctx context.Context, from uint64, req []byte) ([]byte,
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+	if n.fromRemoved(from) {
+		return nil, fmt.Errorf("%s was removed from the cluster", keyspace.NodeID(from))
+	}
 	switch req[0] {
 	case kv.CallKV:
 		return n.kv.HandleCall(ctx, req[1:])
+	case CallAdmin:
+		return n.serveAdminCall(ctx, req[1:])
 	case dynamo.CallDynamo:
 		return n.dynamo.HandleCall(ctx, from, req[1:])
 	case CallStatus:
@@ -302,6 +370,9 @@ func (n *Node) handleSnapshot(ctx context.Context, from uint64, header []byte, b
 	case <-n.ready:
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+	if n.fromRemoved(from) {
+		return fmt.Errorf("%s was removed from the cluster", keyspace.NodeID(from))
 	}
 	return n.host.HandleSnapshot(ctx, from, header, body)
 }
@@ -351,6 +422,7 @@ func (n *Node) closeAll(beforeStorage func()) error {
 	if n.closed.Swap(true) {
 		return nil
 	}
+	n.stopBackground()
 	if n.stopTick != nil {
 		close(n.stopTick)
 		<-n.tickDone

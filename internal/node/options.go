@@ -1,5 +1,7 @@
 package node
 
+import "time"
+
 // Options is everything `distkv server` can be told, from flags or their
 // environment twins. Run turns it into a Config and serves.
 type Options struct {
@@ -49,6 +51,17 @@ type Options struct {
 	// Limits.
 	MaxKeyBytes   int
 	MaxValueBytes int
+
+	// Join lists members' client addresses to ask for admission when the
+	// data directory is new ("host:port,host:port"): the node joins that
+	// cluster instead of bootstrapping one from Peers.
+	Join string
+	// DeadNodeTimeout is how long a node may be silent before the
+	// coordinator re-creates its replicas elsewhere (0 never).
+	DeadNodeTimeout time.Duration
+	// RebalanceMoves bounds the replica moves under way at once, and
+	// RebalanceMovesPerNode those any one node takes part in.
+	RebalanceMoves, RebalanceMovesPerNode int
 }
 
 // PeerPortOffset is added to a client port to find the peer port when only

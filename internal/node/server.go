@@ -190,7 +190,40 @@ func (o Options) Config() (Config, error) {
 	if err := o.applyReplicas(&cfg); err != nil {
 		return Config{}, err
 	}
+	if err := o.applyMembership(&cfg); err != nil {
+		return Config{}, err
+	}
 	return cfg, nil
+}
+
+// applyMembership sets the join list, the dead-node timeout (0 turns
+// replacement off) and the rebalancing bounds.
+func (o Options) applyMembership(cfg *Config) error {
+	for _, a := range strings.Split(o.Join, ",") {
+		if a = strings.TrimSpace(a); a == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("--join: %q is not host:port", a)
+		}
+		cfg.Join = append(cfg.Join, a)
+	}
+	if len(cfg.Join) > 0 && o.Peers != "" {
+		return errors.New("--join and --peers are exclusive: --peers bootstraps a new cluster, --join enters a running one")
+	}
+	switch {
+	case o.DeadNodeTimeout < 0:
+		return fmt.Errorf("--dead-node-timeout must not be negative, got %s", o.DeadNodeTimeout)
+	case o.DeadNodeTimeout == 0:
+		cfg.DeadNodeTimeout = -1 // never
+	default:
+		cfg.DeadNodeTimeout = o.DeadNodeTimeout
+	}
+	if o.RebalanceMoves < 0 || o.RebalanceMovesPerNode < 0 {
+		return errors.New("--rebalance-moves and --rebalance-moves-per-node must not be negative")
+	}
+	cfg.Rebalance.MaxMoves, cfg.Rebalance.MaxMovesPerNode = o.RebalanceMoves, o.RebalanceMovesPerNode
+	return nil
 }
 
 func (o Options) applyReplicas(cfg *Config) error {
