@@ -55,6 +55,14 @@ type Options struct {
 	// Dir, if set, puts each node's data on the real disk under Dir
 	// instead of in memory (benchmarks of the durable path).
 	Dir string
+	// DeadNodeTimeout is the coordinator's dead-node timeout (default
+	// the node's: 5 minutes; negative: never).
+	DeadNodeTimeout time.Duration
+	// MaxMoves and MaxMovesPerNode bound the coordinator's moves
+	// (defaults: the node's).
+	MaxMoves, MaxMovesPerNode int
+	// CoordinatorInterval paces the coordinator (default 50ms).
+	CoordinatorInterval time.Duration
 }
 
 // Cluster is a running in-process cluster.
@@ -62,11 +70,14 @@ type Cluster struct {
 	t     testing.TB
 	opts  Options
 	Net   *transport.Network
-	peers []membership.Member
+	peers []membership.Member // every node, joined ones included
+	// bootstrap is the initial cluster the first nodes were started with.
+	bootstrap []membership.Member
 
-	mu    sync.Mutex
-	nodes map[keyspace.NodeID]*node.Node
-	fs    map[keyspace.NodeID]*storage.MemFS
+	mu     sync.Mutex
+	nodes  map[keyspace.NodeID]*node.Node
+	fs     map[keyspace.NodeID]*storage.MemFS
+	joined map[keyspace.NodeID]bool // started with Join rather than the bootstrap list
 }
 
 // New starts a cluster and waits until every shard has a leader. It stops
@@ -94,11 +105,15 @@ func New(t testing.TB, opts Options) *Cluster {
 	if opts.HeartbeatInterval == 0 {
 		opts.HeartbeatInterval = 100 * time.Millisecond
 	}
+	if opts.CoordinatorInterval == 0 {
+		opts.CoordinatorInterval = 50 * time.Millisecond
+	}
 	c := &Cluster{
 		t: t, opts: opts,
-		Net:   transport.NewNetwork(transport.NewFaults(opts.Seed, nil)),
-		nodes: make(map[keyspace.NodeID]*node.Node),
-		fs:    make(map[keyspace.NodeID]*storage.MemFS),
+		Net:    transport.NewNetwork(transport.NewFaults(opts.Seed, nil)),
+		nodes:  make(map[keyspace.NodeID]*node.Node),
+		fs:     make(map[keyspace.NodeID]*storage.MemFS),
+		joined: make(map[keyspace.NodeID]bool),
 	}
 	for i := 1; i <= opts.Nodes; i++ {
 		id := keyspace.NodeID(i)
@@ -111,7 +126,8 @@ func New(t testing.TB, opts Options) *Cluster {
 			c.fs[id] = storage.NewMemFS()
 		}
 	}
-	for _, p := range c.peers {
+	c.bootstrap = append([]membership.Member(nil), c.peers...)
+	for _, p := range c.bootstrap {
 		c.start(p.ID)
 	}
 	t.Cleanup(c.Close)
@@ -119,11 +135,63 @@ func New(t testing.TB, opts Options) *Cluster {
 	return c
 }
 
+// Join starts a new node id that joins the running cluster (asking a
+// running node to admit it) and returns once it runs; the coordinator then
+// makes it active and moves replicas to it.
+func (c *Cluster) Join(id keyspace.NodeID) {
+	c.t.Helper()
+	c.mu.Lock()
+	for _, p := range c.peers {
+		if p.ID == id {
+			c.mu.Unlock()
+			c.t.Fatalf("Join: %s is already a node of the test cluster", id)
+		}
+	}
+	c.peers = append(c.peers, membership.Member{ID: id, PeerAddr: fmt.Sprintf("mem:%d", id)})
+	c.joined[id] = true
+	if c.opts.Dir == "" {
+		if c.opts.Crashable {
+			c.fs[id] = storage.NewCrashableMemFS()
+		} else {
+			c.fs[id] = storage.NewMemFS()
+		}
+	}
+	c.mu.Unlock()
+	c.start(id)
+}
+
+// WaitMap waits until every running node's shard map satisfies ok, and
+// fails the test with the last map if that takes longer than timeout.
+func (c *Cluster) WaitMap(timeout time.Duration, what string, ok func(*membership.Map) bool) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		all := true
+		var last *membership.Map
+		for _, n := range c.Running() {
+			if m := n.Map(); !ok(m) {
+				all, last = false, m
+				break
+			}
+		}
+		if all {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("after %v, not every node's shard map has %s; one is at epoch %d: members %+v, moves %+v",
+				timeout, what, last.Epoch, last.Members, last.Moves)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // Faults is the network's fault switchboard.
 func (c *Cluster) Faults() *transport.Faults { return c.Net.Faults() }
 
 // IDs lists the cluster's node IDs.
 func (c *Cluster) IDs() []keyspace.NodeID {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	out := make([]keyspace.NodeID, 0, len(c.peers))
 	for _, p := range c.peers {
 		out = append(out, p.ID)
@@ -142,14 +210,17 @@ func (c *Cluster) start(id keyspace.NodeID) {
 	c.t.Helper()
 	var fs storage.FS
 	dir := "data"
+	c.mu.Lock()
 	if c.opts.Dir != "" {
 		dir = filepath.Join(c.opts.Dir, id.String())
 	} else {
 		fs = c.fs[id]
 	}
-	n, err := node.New(node.Config{
+	joined := c.joined[id]
+	c.mu.Unlock()
+	cfg := node.Config{
 		ID:                      id,
-		Peers:                   c.peers,
+		Peers:                   c.bootstrap,
 		FS:                      fs,
 		DataDir:                 dir,
 		DefaultShards:           c.opts.Shards,
@@ -165,7 +236,29 @@ func (c *Cluster) start(id keyspace.NodeID) {
 		HeartbeatInterval:       c.opts.HeartbeatInterval,
 		AntiEntropyInterval:     c.opts.AntiEntropyInterval,
 		TombstoneGrace:          c.opts.TombstoneGrace,
-	})
+		DeadNodeTimeout:         c.opts.DeadNodeTimeout,
+		CoordinatorInterval:     c.opts.CoordinatorInterval,
+	}
+	cfg.Rebalance.MaxMoves, cfg.Rebalance.MaxMovesPerNode = c.opts.MaxMoves, c.opts.MaxMovesPerNode
+	if joined {
+		cfg.Peers = nil
+		cfg.PeerAddr = fmt.Sprintf("mem:%d", id)
+		cfg.JoinFunc = func(ctx context.Context, req api.MemberRequest) (api.MemberChange, error) {
+			var last error
+			for ctx.Err() == nil {
+				for _, n := range c.Running() {
+					ch, err := n.AddMember(ctx, req)
+					if err == nil {
+						return ch, nil
+					}
+					last = err
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			return api.MemberChange{}, fmt.Errorf("no node admitted %s: %w", id, last)
+		}
+	}
+	n, err := node.New(cfg)
 	if err != nil {
 		c.t.Fatalf("starting %s: %v", id, err)
 	}
@@ -273,11 +366,17 @@ func (c *Cluster) Restart(id keyspace.NodeID) {
 
 // Close stops every node.
 func (c *Cluster) Close() {
-	for _, p := range c.peers {
+	for _, p := range c.peerList() {
 		if n := c.take(p.ID); n != nil {
 			_ = n.Kill()
 		}
 	}
+}
+
+func (c *Cluster) peerList() []membership.Member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]membership.Member(nil), c.peers...)
 }
 
 // Leader returns the leader of group as the running nodes see it, or 0
