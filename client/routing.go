@@ -31,6 +31,8 @@ type router struct {
 // routeTable is one snapshot of the cluster's namespaces and leaders.
 type routeTable struct {
 	namespaces map[string]routeNS
+	// epoch is the shard map epoch the table was built from.
+	epoch uint64
 }
 
 type routeNS struct {
@@ -55,6 +57,20 @@ func (rt *router) preferred(ns, key string) string {
 		return ""
 	}
 	return n.leaders[n.layout.ShardOf([]byte(key))]
+}
+
+// sawEpoch notes the shard map epoch a node answered with: a table built
+// from an older map is refreshed now rather than when it ages out, so
+// writes follow moves and reshards promptly (DESIGN.md item 2).
+func (rt *router) sawEpoch(e uint64) {
+	t := rt.table.Load()
+	if e == 0 || t == nil || e <= t.epoch {
+		return
+	}
+	rt.mu.Lock()
+	rt.next = time.Time{}
+	rt.mu.Unlock()
+	rt.maybeRefresh()
 }
 
 func (rt *router) maybeRefresh() {
@@ -104,7 +120,7 @@ func buildRouteTable(cl *api.Cluster, urls []string) *routeTable {
 			endpointOf[n.ID] = u
 		}
 	}
-	t := &routeTable{namespaces: map[string]routeNS{}}
+	t := &routeTable{namespaces: map[string]routeNS{}, epoch: cl.Epoch}
 	for _, ns := range cl.Namespaces {
 		if ns.Mode != "" && ns.Mode != "strong" || ns.Shards <= 0 {
 			continue

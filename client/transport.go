@@ -110,6 +110,9 @@ func (c *Client) doCausal(ctx context.Context, r *request) (*response, error) {
 // the caller may try elsewhere.
 func (c *Client) try(ctx context.Context, base string, r *request, f *failures) (_ *response, done bool, _ error) {
 	resp, sent, err := c.attempt(ctx, base, r)
+	if err == nil && c.router != nil {
+		c.router.sawEpoch(epochOf(resp.header))
+	}
 	var bad *badRequestError
 	switch {
 	case errors.As(err, &bad):
