@@ -22,6 +22,12 @@ var (
 	ErrNamespaceExists   = errors.New("distkv: namespace exists")    // api.CodeNamespaceExists
 	ErrInvalid           = errors.New("distkv: invalid request")     // api.CodeInvalid
 	ErrTooLarge          = errors.New("distkv: too large")           // api.CodeTooLarge
+	// ErrConflict: a membership or namespace change contradicts the
+	// cluster's state (a duplicate node, removing the last node, a second
+	// reshard).
+	ErrConflict = errors.New("distkv: conflicting change") // api.CodeConflict
+	// ErrUnknown: a change names a member or namespace that does not exist.
+	ErrUnknown = errors.New("distkv: no such member or namespace") // api.CodeUnknown
 
 	// ErrOutcomeUnknown matches every *Error with OutcomeUnknown set: a
 	// write that may or may not have been applied.
@@ -45,6 +51,8 @@ var codeSentinels = map[string]error{
 	api.CodeNamespaceExists:   ErrNamespaceExists,
 	api.CodeInvalid:           ErrInvalid,
 	api.CodeTooLarge:          ErrTooLarge,
+	api.CodeConflict:          ErrConflict,
+	api.CodeUnknown:           ErrUnknown,
 }
 
 // Error is a failed call: an error response from a node, or a write whose

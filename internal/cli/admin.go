@@ -145,15 +145,15 @@ func (a *app) newLocateCmd() *cobra.Command {
 func (a *app) newNSCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ns",
-		Short: "Create and list namespaces",
+		Short: "Create, list, show, change and reshard namespaces",
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usagef("unknown command %q for 'distkv ns' (create, list or show)", args[0])
+				return usagef("unknown command %q for 'distkv ns' (create, list, show, set or reshard)", args[0])
 			}
-			return usagef("ns needs a subcommand: create, list or show")
+			return usagef("ns needs a subcommand: create, list, show, set or reshard")
 		},
 	}
-	cmd.AddCommand(a.newNSCreateCmd(), a.newNSListCmd(), a.newNSShowCmd())
+	cmd.AddCommand(a.newNSCreateCmd(), a.newNSListCmd(), a.newNSShowCmd(), a.newNSSetCmd(), a.newNSReshardCmd())
 	return cmd
 }
 

@@ -15,8 +15,8 @@ const (
 	ExitOK          = 0
 	ExitError       = 1 // any other failure
 	ExitUsage       = 2 // bad flags, arguments or command
-	ExitNotFound    = 3 // key or namespace not found
-	ExitConflict    = 4 // key exists, version mismatch, namespace exists with other settings
+	ExitNotFound    = 3 // key, namespace or member not found
+	ExitConflict    = 4 // key exists, version mismatch, namespace exists with other settings, conflicting cluster change
 	ExitUnavailable = 5 // unavailable, timeout, no node reachable, write outcome unknown
 )
 
@@ -46,10 +46,11 @@ func exitCode(err error) int {
 		return ExitUsage
 	case errors.Is(err, client.ErrOutcomeUnknown):
 		return ExitUnavailable
-	case errors.Is(err, client.ErrNotFound), errors.Is(err, client.ErrNamespaceNotFound):
+	case errors.Is(err, client.ErrNotFound), errors.Is(err, client.ErrNamespaceNotFound),
+		errors.Is(err, client.ErrUnknown):
 		return ExitNotFound
 	case errors.Is(err, client.ErrExists), errors.Is(err, client.ErrVersionMismatch),
-		errors.Is(err, client.ErrNamespaceExists):
+		errors.Is(err, client.ErrNamespaceExists), errors.Is(err, client.ErrConflict):
 		return ExitConflict
 	case errors.Is(err, client.ErrUnavailable), errors.Is(err, client.ErrTimeout),
 		errors.Is(err, client.ErrNoEndpoint), errors.Is(err, context.DeadlineExceeded):

@@ -34,7 +34,7 @@ func (a *app) newStatusCmd() *cobra.Command {
 			if a.json {
 				return a.printJSON(cl)
 			}
-			formatStatus(a.stdout, cl)
+			formatStatus(a.stdout, cl, a.progressFormat())
 			return nil
 		},
 	}
@@ -42,17 +42,20 @@ func (a *app) newStatusCmd() *cobra.Command {
 
 // formatStatus writes cl as readable tables: nodes (the coordinator
 // marked), namespaces, shards, and active faults if any.
-func formatStatus(w io.Writer, cl *api.Cluster) {
+//
+// bar draws a move's progress: progressBar on a terminal, a percentage
+// otherwise.
+func formatStatus(w io.Writer, cl *api.Cluster, bar func(float64) string) {
 	fmt.Fprintf(w, "coordinator %s, epoch %d (as seen by %s)\n\n", orDash(cl.Coordinator), cl.Epoch, orDash(cl.Node))
 
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tSTATE\tCLIENT\tPEER\tLAST SEEN")
+	fmt.Fprintln(tw, "NODE\tMEMBER\tSTATE\tCLIENT\tPEER\tLAST SEEN")
 	for _, n := range sortedNodes(cl.Nodes) {
 		id := n.ID
 		if id == cl.Coordinator {
 			id += " *"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", id, orDash(n.State), orDash(n.ClientAddr), orDash(n.PeerAddr), lastSeen(n))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", id, orDash(n.Membership), orDash(n.State), orDash(n.ClientAddr), orDash(n.PeerAddr), lastSeen(n))
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "(* coordinator)")
@@ -69,6 +72,17 @@ func formatStatus(w io.Writer, cl *api.Cluster) {
 	if len(cl.Shards) > 0 {
 		fmt.Fprintln(w)
 		formatShards(w, cl.Shards)
+	}
+
+	var reshards []api.Reshard
+	for _, ns := range cl.Namespaces {
+		if ns.Reshard != nil {
+			reshards = append(reshards, *ns.Reshard)
+		}
+	}
+	if len(cl.Moves) > 0 || len(reshards) > 0 {
+		fmt.Fprintln(w)
+		formatMoves(w, cl.Moves, reshards, bar)
 	}
 
 	if len(cl.Faults) > 0 {
@@ -167,3 +181,44 @@ func orDash(s string) string {
 	}
 	return s
 }
+
+// formatMoves writes the replica moves and reshards under way.
+func formatMoves(w io.Writer, moves []api.Move, reshards []api.Reshard, bar func(float64) string) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if len(moves) > 0 {
+		fmt.Fprintln(tw, "MOVE\tSHARD\tFROM\tTO\tSTEP\tPROGRESS\tWHY")
+		for _, mv := range moves {
+			fmt.Fprintf(tw, "%d\t%s/%d\t%s\t%s\t%s\t%s\t%s\n", mv.ID, mv.Namespace, mv.Shard,
+				orDash(mv.From), orDash(mv.To), orDash(mv.Step), bar(mv.Progress), orDash(mv.Reason))
+		}
+		tw.Flush()
+	}
+	if len(reshards) > 0 {
+		if len(moves) > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintln(tw, "RESHARD\tSHARDS\tPHASE\tSTEP")
+		for _, r := range reshards {
+			fmt.Fprintf(tw, "%s\t%d -> %d\t%s\t%s\n", r.Namespace, r.From, r.To, orDash(r.Phase), orDash(r.Step))
+		}
+		tw.Flush()
+	}
+}
+
+// progressFormat is how moves' progress is shown: a bar on a terminal,
+// a percentage in a pipe.
+func (a *app) progressFormat() func(float64) string {
+	if isTerminal(a.stdout) {
+		return progressBar
+	}
+	return percent
+}
+
+// progressBar draws p (0..1) as a 20-cell bar with its percentage.
+func progressBar(p float64) string {
+	p = min(max(p, 0), 1)
+	full := int(p*20 + 0.5)
+	return "[" + strings.Repeat("#", full) + strings.Repeat(".", 20-full) + "] " + percent(p)
+}
+
+func percent(p float64) string { return fmt.Sprintf("%3.0f%%", 100*min(max(p, 0), 1)) }
