@@ -45,7 +45,11 @@ func (r *runState) judge(ctx context.Context) (*Report, error) {
 	r.mu.Lock()
 	rep.SessionViolations = append([]string(nil), r.violations...)
 	r.mu.Unlock()
-	rep.Converged, rep.ConvergeTime, rep.Divergence = r.converge(ctx, 60*time.Second)
+	if err := r.settle(ctx); err != nil {
+		rep.Converged, rep.Divergence = false, err.Error()
+	} else {
+		rep.Converged, rep.ConvergeTime, rep.Divergence = r.converge(ctx, 60*time.Second)
+	}
 	rep.Acked, rep.LostKeys = r.durability(ctx)
 	rep.Clean = (r.mode != "strong" || rep.Verdict == lincheck.Linearizable) && rep.Converged &&
 		len(rep.LostKeys) == 0 && len(rep.SessionViolations) == 0
@@ -54,7 +58,7 @@ func (r *runState) judge(ctx context.Context) (*Report, error) {
 
 func (r *runState) waitReady(ctx context.Context, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
-	for _, ep := range r.cfg.Endpoints {
+	for _, ep := range r.endpoints() {
 		for {
 			c, cancel := context.WithTimeout(ctx, 2*time.Second)
 			_, err := r.cl.Ready(c, ep)
@@ -124,6 +128,9 @@ func (r *runState) divergence(ctx context.Context) (string, error) {
 	}
 	digests := map[string]map[shardID]string{} // node -> shard -> contents
 	for _, n := range st.Nodes {
+		if n.Membership == api.MemberRemoved {
+			continue // holds nothing the map places; its process may be gone
+		}
 		per := map[shardID]*strings.Builder{}
 		c, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := r.cl.Dump(c, n.ClientAddr, func(e api.DumpEntry) error {
@@ -201,7 +208,7 @@ func holds(e *client.Entry, v string) bool {
 
 // repairAll asks every node for an anti-entropy round.
 func (r *runState) repairAll(ctx context.Context) {
-	for _, ep := range r.cfg.Endpoints {
+	for _, ep := range r.endpoints() {
 		c, cancel := context.WithTimeout(ctx, 30*time.Second)
 		if _, err := r.cl.Repair(c, ep); err != nil {
 			fmt.Fprintf(r.cfg.Log, "verify: repair on %s: %v\n", ep, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +33,9 @@ type nemesis struct {
 	rng *rand.Rand
 	// killed and paused nodes, to restore on healAll.
 	killed, paused []string
+	// added are the nodes the membership fault started; removing, those
+	// it has asked the cluster to remove.
+	added, removing []string
 }
 
 func (n *nemesis) log(format string, args ...any) {
@@ -81,6 +85,10 @@ func (n *nemesis) nodes(ctx context.Context) ([]string, error) {
 	}
 	var ids []string
 	for _, nd := range st.Nodes {
+		// Nodes on their way out are left to the membership fault.
+		if nd.Membership == api.MemberRemoved || nd.Membership == api.MemberDraining || slices.Contains(n.removing, nd.ID) {
+			continue
+		}
 		ids = append(ids, nd.ID)
 	}
 	return ids, nil
@@ -141,6 +149,8 @@ func (n *nemesis) inject(ctx context.Context, kind string) (faultWindow, error) 
 		w.failover = make(chan time.Duration, 1)
 		go n.timeFailover(ctx, probe, w.Start, w.failover)
 		return w, nil
+	case FaultMembership:
+		return w, n.membership(ctx, &w)
 	case FaultPause:
 		w.Detail = victim
 		if err := n.run.cfg.Procs.Pause(ctx, victim); err != nil {
@@ -157,7 +167,7 @@ func (n *nemesis) inject(ctx context.Context, kind string) (faultWindow, error) 
 func (n *nemesis) everyNode(ctx context.Context, req api.FaultRequest) error {
 	var firstErr error
 	applied := 0
-	for _, ep := range n.run.cfg.Endpoints {
+	for _, ep := range n.run.endpoints() {
 		c, cancel := context.WithTimeout(ctx, 2*time.Second)
 		_, err := n.run.cl.AddFault(c, ep, req)
 		cancel()
@@ -205,10 +215,12 @@ func (n *nemesis) heal(ctx context.Context, w *faultWindow) {
 		}
 	}
 	switch w.Kind {
+	case FaultMembership:
+		// The change carries on in the background; nothing to undo.
 	case FaultKill, FaultPause:
 		n.restoreProcesses(ctx)
 	default:
-		for _, ep := range n.run.cfg.Endpoints {
+		for _, ep := range n.run.endpoints() {
 			c, cancel := context.WithTimeout(ctx, 2*time.Second)
 			if _, err := n.run.cl.HealFaults(c, ep); err != nil {
 				n.log("heal on %s: %v", ep, err)
@@ -236,7 +248,8 @@ func (n *nemesis) restoreProcesses(ctx context.Context) {
 // healAll removes every fault and restores every process, at the end.
 func (n *nemesis) healAll(ctx context.Context) {
 	n.restoreProcesses(ctx)
-	for _, ep := range n.run.cfg.Endpoints {
+	defer n.finishRemovals(ctx)
+	for _, ep := range n.run.endpoints() {
 		c, cancel := context.WithTimeout(ctx, 5*time.Second)
 		_, _ = n.run.cl.HealFaults(c, ep)
 		cancel()

@@ -26,11 +26,15 @@ const (
 	FaultPause     = "pause" // SIGSTOP a node, SIGCONT it
 	FaultDelay     = "delay"
 	FaultDrop      = "drop"
+	// FaultMembership changes the cluster's shape: adds a node (a local
+	// cluster), removes one it added, changes the replication factor or
+	// reshards the workload's namespace.
+	FaultMembership = "membership"
 )
 
 // AllFaults lists every kind; network kinds work on any cluster, process
 // kinds need Processes.
-var AllFaults = []string{FaultPartition, FaultFreeze, FaultKill, FaultPause, FaultDelay, FaultDrop}
+var AllFaults = []string{FaultPartition, FaultFreeze, FaultKill, FaultPause, FaultDelay, FaultDrop, FaultMembership}
 
 func isProcessFault(k string) bool { return k == FaultKill || k == FaultPause }
 
