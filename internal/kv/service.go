@@ -269,7 +269,13 @@ func (s *Service) Namespace(name string) (*membership.NamespaceMap, error) {
 	if name == "" {
 		name = keyspace.DefaultNamespace
 	}
-	ns := s.cfg.Meta.Current().Namespace(name)
+	m := s.cfg.Meta.Current()
+	if m.Epoch == 0 {
+		// A joining node's provisional map lists members only: it cannot
+		// say a namespace does not exist, only that it cannot serve yet.
+		return nil, fmt.Errorf("%w: this node is joining the cluster and has not received the shard map yet", ErrUnavailable)
+	}
+	ns := m.Namespace(name)
 	if ns == nil {
 		return nil, errors.Join(ErrNoNamespace, errors.New("namespace "+quote(name)+" does not exist"))
 	}
