@@ -42,7 +42,7 @@ func (sm *SM) migrate(b *storage.Batch, index uint64, m *Migrate) Outcome {
 	switch m.Step {
 	case StepTrack:
 	case StepBulkDone:
-		mg.Watermark = max(mg.Watermark, m.Watermark)
+		mg.BulkDone, mg.Watermark = true, max(mg.Watermark, m.Watermark)
 	case StepFreeze:
 		mg.Frozen = true
 	case StepIngest:
@@ -144,7 +144,7 @@ func Export(r storage.Reader, group uint64, final bool, emit ExportFunc) (waterm
 	}
 	var since uint64
 	if final {
-		if !mg.Frozen || mg.Watermark == 0 {
+		if !mg.Frozen || !mg.BulkDone {
 			return 0, fmt.Errorf("shardsm: group %d: a final copy needs a recorded bulk copy and frozen writes", group)
 		}
 		since = mg.Watermark

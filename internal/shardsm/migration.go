@@ -39,10 +39,13 @@ type Migration struct {
 	OldIndex int             `json:"old_index"`
 	NewIndex int             `json:"new_index"`
 
-	Frozen    bool   `json:"frozen,omitempty"`
-	Ready     bool   `json:"ready,omitempty"`
-	Sealed    bool   `json:"sealed,omitempty"`
-	Unlocked  bool   `json:"unlocked,omitempty"`
+	Frozen   bool `json:"frozen,omitempty"`
+	Ready    bool `json:"ready,omitempty"`
+	Sealed   bool `json:"sealed,omitempty"`
+	Unlocked bool `json:"unlocked,omitempty"`
+	// BulkDone records the bulk copy; Watermark is its version mark (0
+	// for a group that had no keys, whose final copy sends everything).
+	BulkDone  bool   `json:"bulk_done,omitempty"`
 	Watermark uint64 `json:"watermark,omitempty"`
 	Epoch     uint64 `json:"epoch,omitempty"`
 }
