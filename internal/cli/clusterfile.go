@@ -25,16 +25,40 @@ const lockTimeout = 10 * time.Second
 // `distkv up`, for `distkv node` and `distkv down` to find them.
 type clusterFile struct {
 	// UpPID is the `distkv up` process that owns the cluster; 0 once it
-	// has stopped the nodes.
-	UpPID int          `json:"up_pid,omitempty"`
-	Nodes []nodeRecord `json:"nodes"`
+	// has stopped the nodes. UpStartTime, UpExeDev and UpExeIno identify
+	// it as procIdentity does a node.
+	UpPID       int          `json:"up_pid,omitempty"`
+	UpStartTime uint64       `json:"up_start_time,omitempty"`
+	UpExeDev    uint64       `json:"up_exe_dev,omitempty"`
+	UpExeIno    uint64       `json:"up_exe_ino,omitempty"`
+	Nodes       []nodeRecord `json:"nodes"`
+}
+
+// up is the identity of the cluster's `distkv up`.
+func (f *clusterFile) up() procIdentity {
+	return procIdentity{PID: f.UpPID, StartTime: f.UpStartTime, ExeDev: f.UpExeDev, ExeIno: f.UpExeIno}
+}
+
+// setUp records id as the cluster's `distkv up`.
+func (f *clusterFile) setUp(id procIdentity) {
+	f.UpPID, f.UpStartTime, f.UpExeDev, f.UpExeIno = id.PID, id.StartTime, id.ExeDev, id.ExeIno
+}
+
+// upRunning reports whether the cluster's `distkv up` still runs: the
+// recorded process, still running `up` (any other process that got its
+// PID is not it). This process is never reported: it may be the up itself,
+// or a command run in-process by a test.
+func (f *clusterFile) upRunning() bool {
+	id := f.up()
+	return id.PID > 0 && id.PID != os.Getpid() && id.matches() && hasArg(procCmdline(id.PID), "up")
 }
 
 // nodeRecord is one node of a local cluster.
 type nodeRecord struct {
 	ID string `json:"id"`
-	// PID is the node's process; 0 when it was stopped by distkv.
-	PID        int    `json:"pid"`
+	// The node's process (pid, start_time, exe_dev, exe_ino); its PID is
+	// 0 when it was stopped by distkv.
+	procIdentity
 	ClientAddr string `json:"client_addr"`
 	PeerAddr   string `json:"peer_addr"`
 	DataDir    string `json:"data_dir"`
@@ -45,6 +69,9 @@ type nodeRecord struct {
 	Env []string `json:"env,omitempty"`
 	// Log is the file the node's output is appended to.
 	Log string `json:"log"`
+	// Added is set for a node that 'distkv node add' joined to the
+	// running cluster (its Args hold --join, not --peers).
+	Added bool `json:"added,omitempty"`
 }
 
 // node returns the record of node id.

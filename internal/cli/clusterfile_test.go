@@ -53,7 +53,7 @@ func TestClusterFileConcurrentUpdates(t *testing.T) {
 func TestClusterFileFailedUpdate(t *testing.T) {
 	dir := t.TempDir()
 	if err := updateClusterFile(dir, func(f *clusterFile) error {
-		f.Nodes = []nodeRecord{{ID: "n1", PID: 7}}
+		f.Nodes = []nodeRecord{{ID: "n1", procIdentity: procIdentity{PID: 7}}}
 		return nil
 	}); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -32,9 +33,16 @@ func (a *app) newUpCmd() *cobra.Command {
 			"HTTP on 127.0.0.1:BASE+i and peers on BASE+100+i), wait until all are ready,\n" +
 			"print their endpoints and the coordinator, record them in DATA-DIR/cluster.json\n" +
 			"and keep running. Ctrl-C (or SIGTERM, SIGHUP) stops every node listed there,\n" +
-			"including nodes restarted meanwhile by 'distkv node start'. Node output goes\n" +
-			"to DATA-DIR/nI/node.log. 'distkv node' stops and restarts single nodes;\n" +
-			"'distkv down' stops a cluster whose 'up' was killed.",
+			"including nodes restarted by 'distkv node start' or added by 'distkv node add'\n" +
+			"meanwhile: SIGTERM, then SIGKILL after 10s; up exits non-zero naming any it\n" +
+			"could not stop. A node is recognised by its process's start time and binary\n" +
+			"(device and inode, whatever the binary is called) and by its --id and\n" +
+			"--data-dir, so a PID reused by another process is never signalled.\n" +
+			"Node output goes to DATA-DIR/nI/node.log. The cluster is also recorded in\n" +
+			"$XDG_STATE_HOME/distkv/clusters (~/.local/state/distkv/clusters), so that\n" +
+			"'distkv node' and 'distkv down' find it from any directory by its endpoints\n" +
+			"($" + EnvEndpoints + "), or by $" + EnvDataDir + ". 'distkv node' stops, restarts\n" +
+			"and adds single nodes; 'distkv down' stops a cluster whose 'up' was killed.",
 		Args: argNames(),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.validate(); err != nil {
@@ -45,7 +53,11 @@ func (a *app) newUpCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.IntVar(&o.nodes, "nodes", 3, "number of nodes")
-	f.StringVar(&o.dataDir, "data-dir", defaultDataDir, "directory for the nodes' data, logs and cluster.json")
+	dataDir := defaultDataDir
+	if d := a.getenv(EnvDataDir); d != "" {
+		dataDir = d
+	}
+	f.StringVar(&o.dataDir, "data-dir", dataDir, "directory for the nodes' data, logs and cluster.json (env "+EnvDataDir+")")
 	f.BoolVar(&o.inMemory, "in-memory", false, "keep data in memory only")
 	f.IntVar(&o.basePort, "base-port", 7700, "node i serves HTTP on base+i, peers on base+100+i")
 	f.IntVar(&o.shards, "shards", defaultShards, "shards of the default namespace")
@@ -71,6 +83,10 @@ func (a *app) up(ctx context.Context, o upOptions) error {
 	if err != nil {
 		return err
 	}
+	self, err := captureIdentity(os.Getpid())
+	if err != nil {
+		return fmt.Errorf("reading this process's identity in /proc: %w", err)
+	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -86,6 +102,7 @@ func (a *app) up(ctx context.Context, o upOptions) error {
 	}
 	exits := make(chan nodeExit, len(nodes))
 	var started []*exec.Cmd
+	var added []nodeRecord
 	err = updateClusterFile(dir, func(f *clusterFile) error {
 		if err := refuseLive(dir, f); err != nil {
 			return err
@@ -93,7 +110,9 @@ func (a *app) up(ctx context.Context, o upOptions) error {
 		if started, err = startNodes(nodes, exits); err != nil {
 			return err
 		}
-		*f = clusterFile{UpPID: os.Getpid(), Nodes: nodes}
+		added = addedNodes(f, nodes)
+		*f = clusterFile{Nodes: append(slices.Clone(nodes), added...)}
+		f.setUp(self)
 		return nil
 	})
 	if err != nil {
@@ -102,6 +121,7 @@ func (a *app) up(ctx context.Context, o upOptions) error {
 		}
 		return err
 	}
+	a.recordInIndex(dir, nodes, out)
 
 	tailCtx, stopTail := context.WithCancel(ctx)
 	defer stopTail()
@@ -115,6 +135,9 @@ func (a *app) up(ctx context.Context, o upOptions) error {
 		runErr = nil
 	} else if runErr == nil {
 		a.printCluster(ctx, nodes, time.Since(begin), dir, out)
+		for _, n := range added {
+			out.say("%s (added by 'distkv node add') is recorded but not started: 'distkv node start %s' starts it", n.ID, n.ID)
+		}
 		waitForStop(ctx, exits, sigs, out)
 	}
 	stopTail()
@@ -125,13 +148,40 @@ func (a *app) up(ctx context.Context, o upOptions) error {
 	return errors.Join(runErr, stopErr)
 }
 
+// addedNodes returns the nodes of f, a cluster.json being replaced by a
+// new up's nodes, that 'distkv node add' added and the new up does not
+// start: they stay recorded, stopped, for 'distkv node start'.
+func addedNodes(f *clusterFile, nodes []nodeRecord) []nodeRecord {
+	var added []nodeRecord
+	for _, n := range f.Nodes {
+		if n.Added && !slices.ContainsFunc(nodes, func(m nodeRecord) bool { return m.ID == n.ID }) {
+			n.procIdentity = procIdentity{}
+			added = append(added, n)
+		}
+	}
+	return added
+}
+
+// recordInIndex records the cluster in the user's cluster index; without
+// it the cluster is still found by its data directory.
+func (a *app) recordInIndex(dir string, nodes []nodeRecord, out *lockedWriter) {
+	ix, err := userClusterIndex(a.getenv)
+	if err == nil {
+		err = ix.record(dir, clientAddrs(nodes))
+	}
+	if err != nil {
+		out.say("warning: could not record the cluster in the cluster index (%v); from other directories, pass --data-dir %s", err, dir)
+	}
+}
+
 // refuseLive fails when f, dir's cluster.json, names a running `distkv up`
-// or running nodes.
+// or running nodes, or when unrecorded processes serve its nodes' data
+// directories.
 func refuseLive(dir string, f *clusterFile) error {
-	if f.UpPID > 0 && f.UpPID != os.Getpid() && isDistkv(procCmdline(f.UpPID), "up") {
+	if f.upRunning() {
 		return fmt.Errorf("a cluster is already running from %s ('distkv up', pid %d); stop it with Ctrl-C there or 'distkv down --data-dir %s'", dir, f.UpPID, dir)
 	}
-	if live := runningProcs(f); len(live) > 0 {
+	if live := clusterProcs(f, nil); len(live) > 0 {
 		return fmt.Errorf("a cluster in %s is already running (%s); stop it with 'distkv down --data-dir %s'", dir, joinProcs(live), dir)
 	}
 	return nil
@@ -177,8 +227,23 @@ func startNode(n *nodeRecord, attr *syscall.SysProcAttr) (*exec.Cmd, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", n.ID, err)
 	}
-	n.PID = cmd.Process.Pid
+	n.procIdentity = startedIdentity(cmd.Process.Pid, n.Args[0])
 	return cmd, nil
+}
+
+// startedIdentity is the identity of pid, a child just started from exe.
+// A child that already exited (a zombie until reaped) is recorded by its
+// PID and the binary's identity, which a zombie does not match.
+func startedIdentity(pid int, exe string) procIdentity {
+	if id, err := captureIdentity(pid); err == nil {
+		return id
+	}
+	id := procIdentity{PID: pid}
+	var st syscall.Stat_t
+	if syscall.Stat(exe, &st) == nil {
+		id.ExeDev, id.ExeIno = uint64(st.Dev), uint64(st.Ino)
+	}
+	return id
 }
 
 // waitForStop reports node exits until a signal arrives or ctx ends.
@@ -203,40 +268,42 @@ func exitReason(err error) string {
 	return err.Error()
 }
 
-// shutdown stops every running node listed in dir's cluster.json, and any
-// node up started that still runs, holding the file's lock so that no node
-// restarts meanwhile. A second signal skips the grace period.
+// shutdown stops every running node listed in dir's cluster.json, any
+// node up started that still runs, and any unrecorded process serving a
+// node's data directory, holding the file's lock so that no node restarts
+// meanwhile. A second signal skips the grace period. It fails, naming
+// them, when processes still run afterwards.
 func shutdown(dir string, nodes []nodeRecord, started []*exec.Cmd, sigs <-chan os.Signal, out *lockedWriter) error {
+	var ours []proc
+	for i := range started {
+		ours = append(ours, nodes[i].proc())
+	}
 	var stopErr error
 	err := updateClusterFile(dir, func(f *clusterFile) error {
-		ps := runningProcs(f)
-		for i, c := range started {
-			p := proc{nodes[i].ID, c.Process.Pid}
-			if p.running() && !containsProc(ps, p) {
-				ps = append(ps, p)
-			}
-		}
-		stopErr = stopProcs(out.say, ps, upStopGrace, sigs)
-		for i := range f.Nodes {
-			if !(proc{f.Nodes[i].ID, f.Nodes[i].PID}).running() {
-				f.Nodes[i].PID = 0
-			}
-		}
+		stopErr = stopCluster(out.say, f, ours, upStopGrace, sigs)
 		if f.UpPID == os.Getpid() {
-			f.UpPID = 0
+			f.setUp(procIdentity{})
 		}
 		return nil
 	})
 	return errors.Join(stopErr, err)
 }
 
-func containsProc(ps []proc, p proc) bool {
-	for _, q := range ps {
-		if q.pid == p.pid {
-			return true
+// stopCluster stops every process of f's cluster (see clusterProcs),
+// clears the PIDs of the nodes that no longer run, and then checks: it
+// fails naming every process of the cluster that still runs. The caller
+// holds the lock of f.
+func stopCluster[T any](w func(format string, args ...any), f *clusterFile, extra []proc, grace time.Duration, abort <-chan T) error {
+	_, sigErr := stopProcs(w, clusterProcs(f, extra), grace, abort)
+	for i := range f.Nodes {
+		if !f.Nodes[i].proc().running() {
+			f.Nodes[i].procIdentity = procIdentity{}
 		}
 	}
-	return false
+	if left := clusterProcs(f, extra); len(left) > 0 {
+		return cannotStop(left, "after SIGTERM and SIGKILL", sigErr)
+	}
+	return nil
 }
 
 // executable is the binary that nodes run: this one.

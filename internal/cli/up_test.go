@@ -13,15 +13,19 @@ import (
 )
 
 // localCluster is a `distkv up` running in-process, its nodes being the
-// test binary as fake nodes.
+// test binary as fake nodes, run through a symlink whose name is not
+// "distkv": nodes are recognised whatever the binary is called.
 type localCluster struct {
 	dir, exe string
+	state    string // XDG_STATE_HOME, for the cluster index
+	base     int    // the base port
 	out      *syncBuffer
 	cancel   context.CancelFunc
 	done     chan int
 }
 
 // startUp runs `distkv up` with 3 fake nodes and waits for it to be ready.
+// The ports of two more nodes are free too, for 'distkv node add'.
 func startUp(t *testing.T) *localCluster {
 	t.Helper()
 	if runtime.GOOS != "linux" {
@@ -31,19 +35,12 @@ func startUp(t *testing.T) *localCluster {
 		t.Skip("starts processes")
 	}
 	t.Setenv(fakeNodeEnv, "1")
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	lc := &localCluster{dir: t.TempDir(), exe: filepath.Join(t.TempDir(), "distkv-fake"), out: &syncBuffer{}, done: make(chan int, 1)}
-	if err := os.Symlink(self, lc.exe); err != nil {
-		t.Fatal(err)
-	}
+	lc := &localCluster{dir: t.TempDir(), exe: fakeNodeBinary(t), state: t.TempDir(), out: &syncBuffer{}, done: make(chan int, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	lc.cancel = cancel
-	base := strconv.Itoa(testBasePort(t, 3))
+	lc.base = testBasePort(t, 5)
 	go func() {
-		lc.done <- lc.app(lc.out).run(ctx, []string{"up", "--data-dir", lc.dir, "--base-port", base})
+		lc.done <- lc.app(lc.out, nil).run(ctx, []string{"up", "--data-dir", lc.dir, "--base-port", strconv.Itoa(lc.base)})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -53,7 +50,7 @@ func startUp(t *testing.T) *localCluster {
 			t.Error("up did not stop")
 		}
 		if f, err := readClusterFile(lc.dir); err == nil { // whatever a failed test left
-			for _, p := range runningProcs(f) {
+			for _, p := range clusterProcs(f, nil) {
 				p.signal(syscall.SIGKILL)
 			}
 		}
@@ -62,15 +59,50 @@ func startUp(t *testing.T) *localCluster {
 	return lc
 }
 
-func (lc *localCluster) app(out *syncBuffer) *app {
-	return &app{stdin: strings.NewReader(""), stdout: out, stderr: out, getenv: func(string) string { return "" }, exe: lc.exe}
+// fakeNodeBinary is a symlink to the test binary named kvnode-fake.
+func fakeNodeBinary(t *testing.T) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(t.TempDir(), "kvnode-fake")
+	if err := os.Symlink(self, exe); err != nil {
+		t.Fatal(err)
+	}
+	return exe
+}
+
+// app is a command line with the environment env, plus XDG_STATE_HOME.
+func (lc *localCluster) app(out *syncBuffer, env map[string]string) *app {
+	getenv := func(k string) string {
+		if k == "XDG_STATE_HOME" {
+			return lc.state
+		}
+		return env[k]
+	}
+	return &app{stdin: strings.NewReader(""), stdout: out, stderr: out, getenv: getenv, exe: lc.exe}
 }
 
 // run runs a distkv command in-process against the cluster's data dir.
 func (lc *localCluster) run(args ...string) (string, int) {
+	return lc.runEnv(nil, append(args, "--data-dir", lc.dir)...)
+}
+
+// runEnv runs a distkv command in-process with the environment env.
+func (lc *localCluster) runEnv(env map[string]string, args ...string) (string, int) {
 	out := &syncBuffer{}
-	code := lc.app(out).run(context.Background(), append(args, "--data-dir", lc.dir))
+	code := lc.app(out, env).run(context.Background(), args)
 	return out.String(), code
+}
+
+// endpoints are the client addresses of the first n nodes.
+func (lc *localCluster) endpoints(n int) string {
+	var addrs []string
+	for i := 1; i <= n; i++ {
+		addrs = append(addrs, "127.0.0.1:"+strconv.Itoa(lc.base+i))
+	}
+	return strings.Join(addrs, ",")
 }
 
 func (lc *localCluster) procs(t *testing.T) map[string]proc {
@@ -80,8 +112,8 @@ func (lc *localCluster) procs(t *testing.T) map[string]proc {
 		t.Fatal(err)
 	}
 	ps := map[string]proc{}
-	for _, n := range f.Nodes {
-		ps[n.ID] = proc{n.ID, n.PID}
+	for i := range f.Nodes {
+		ps[f.Nodes[i].ID] = f.Nodes[i].proc()
 	}
 	return ps
 }
@@ -111,7 +143,7 @@ func TestUpNodeLifecycle(t *testing.T) {
 	before := lc.procs(t)
 	for id, p := range before {
 		if !p.running() {
-			t.Fatalf("%s (pid %d) is not running", id, p.pid)
+			t.Fatalf("%s (pid %d) is not running", id, p.PID)
 		}
 	}
 
@@ -121,8 +153,8 @@ func TestUpNodeLifecycle(t *testing.T) {
 	if o, code := lc.run("node", "stop", "n2"); code != 0 || !strings.Contains(o, "stopped") || before["n2"].running() {
 		t.Fatalf("node stop n2: exit %d, %q", code, o)
 	}
-	if p := lc.procs(t)["n2"]; p.pid != 0 {
-		t.Errorf("n2's recorded pid after stop = %d, want 0", p.pid)
+	if p := lc.procs(t)["n2"]; p.PID != 0 {
+		t.Errorf("n2's recorded pid after stop = %d, want 0", p.PID)
 	}
 	waitFor(t, 5*time.Second, "up to report n2's exit", func() bool { return strings.Contains(lc.out.String(), "n2 exited") })
 	if o, code := lc.run("node", "stop", "n2"); code != 0 || !strings.Contains(o, "not running") {
@@ -133,7 +165,7 @@ func TestUpNodeLifecycle(t *testing.T) {
 		t.Fatalf("node start 2: exit %d, %q", code, o)
 	}
 	restarted := lc.procs(t)["n2"]
-	if !restarted.running() || restarted.pid == before["n2"].pid {
+	if !restarted.running() || restarted.PID == before["n2"].PID {
 		t.Fatalf("n2 after restart: %+v", restarted)
 	}
 
@@ -161,10 +193,10 @@ func TestUpNodeLifecycle(t *testing.T) {
 	}
 	// node start ran in this process, so the restarted n2 is our child:
 	// reap it rather than leave a zombie behind.
-	syscall.Wait4(restarted.pid, nil, syscall.WNOHANG, nil)
+	syscall.Wait4(restarted.PID, nil, syscall.WNOHANG, nil)
 	for id, p := range lc.procs(t) {
-		if p.pid != 0 {
-			t.Errorf("%s's recorded pid = %d after up stopped", id, p.pid)
+		if p.PID != 0 {
+			t.Errorf("%s's recorded pid = %d after up stopped", id, p.PID)
 		}
 	}
 }

@@ -142,12 +142,15 @@ func checkPorts(nodes []nodeRecord) error {
 	return nil
 }
 
-// listenAddrs are the addresses in n's flags.
+// listenAddrs are the addresses in n's flags: the client and peer
+// addresses and those of the optional front ends (every --*-addr).
 func listenAddrs(n nodeRecord) []string {
 	addrs := []string{n.ClientAddr, n.PeerAddr}
 	for i := 0; i+1 < len(n.Args); i++ {
-		if n.Args[i] == "--redis-addr" || n.Args[i] == "--ftp-addr" {
+		a := n.Args[i]
+		if strings.HasPrefix(a, "--") && strings.HasSuffix(a, "-addr") && a != "--client-addr" && a != "--peer-addr" {
 			addrs = append(addrs, n.Args[i+1])
+			i++
 		}
 	}
 	return addrs

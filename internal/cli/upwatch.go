@@ -126,7 +126,8 @@ func (a *app) printCluster(ctx context.Context, nodes []nodeRecord, took time.Du
 		}
 		out.say("  %-4s http://%s%s  pid %d  log %s", n.ID, n.ClientAddr, extra, n.PID, n.Log)
 	}
-	out.say("recorded in %s", filepath.Join(dir, clusterFileName))
+	out.say("recorded in %s; 'distkv node' and 'distkv down' find it from any directory through %s (or %s=%s)",
+		filepath.Join(dir, clusterFileName), EnvEndpoints, EnvDataDir, dir)
 	if joined := strings.Join(addrs, ","); joined != DefaultEndpoints {
 		out.say("first: export %s=%s", EnvEndpoints, joined)
 	}
