@@ -75,6 +75,9 @@ func TestMembershipCommands(t *testing.T) {
 		{[]string{"ns", "set", "logs", "--replicas", "3"}, ExitNotFound, "", `namespace "logs" not found`},
 		{[]string{"ns", "reshard", "default", "--shards", "24"}, ExitConflict, "", "a reshard of default (16 -> 24) is running"},
 		{[]string{"ns", "reshard", "default"}, ExitUsage, "", "ns reshard needs --shards"},
+		{[]string{"node", "remove", "n9"}, ExitNotFound, "", "no member n9"},
+		{[]string{"node", "remove", "2"}, 0, "OK n2 is draining (epoch 9)", ""},
+		{[]string{"node", "remove", "n2", "--wait", "--wait-timeout", "20s"}, 0, "OK n2 is draining (epoch 9)\nepoch 10: 1 move(s); default/1 n2->n1 catching up  25%\nOK n2 removed (epoch 10)\n", ""},
 	}
 	for _, tc := range cases {
 		r := runCLI(t, ep, "", tc.args...)

@@ -72,7 +72,7 @@ must allow fault injection (kill and pause then need a local cluster).`,
 	f.DurationVar(&cfg.Duration, "duration", 30*time.Second, "how long the workload runs under faults")
 	f.IntVar(&cfg.Clients, "clients", 8, "concurrent clients")
 	f.IntVar(&cfg.Keys, "keys", 10, "keys the clients share (fewer keys, more contention)")
-	f.StringVar(&faults, "faults", "all", "fault kinds: "+strings.Join(verify.AllFaults, ",")+" (or all)")
+	f.StringVar(&faults, "faults", "all", "fault kinds: "+strings.Join(verify.AllFaults, ",")+" (all: every kind but membership, which is opt-in)")
 	f.Int64Var(&seed, "seed", 0, "schedule and workload seed (0: pick one and print it)")
 	f.StringVar(&cfg.Out, "out", "", "directory for the JSON report and, on a violation, the history's HTML visualization")
 	f.IntVar(&nodes, "nodes", 3, "size of the local cluster started when --endpoints is not given")
@@ -238,4 +238,32 @@ func (p localProcs) signal(id string, sig syscall.Signal) error {
 		return err
 	}
 	return pr.signal(sig)
+}
+
+// AddNode starts one more node that joins the local cluster (as `distkv
+// node add` does) and returns its ID and client address: the membership
+// fault's way to grow the cluster.
+func (p localProcs) AddNode(ctx context.Context) (string, string, error) {
+	before, err := readClusterFile(p.dir)
+	if err != nil {
+		return "", "", err
+	}
+	if err := p.a.nodeAdd(ctx, p.dir); err != nil {
+		return "", "", err
+	}
+	after, err := readClusterFile(p.dir)
+	if err != nil {
+		return "", "", err
+	}
+	for _, n := range after.Nodes {
+		if _, err := before.node(n.ID); err != nil {
+			return n.ID, n.ClientAddr, nil
+		}
+	}
+	return "", "", fmt.Errorf("node add reported success but cluster.json in %s lists no new node", p.dir)
+}
+
+// StopNode stops a node for good (it was removed from the cluster).
+func (p localProcs) StopNode(ctx context.Context, id string) error {
+	return p.a.nodeStop(p.dir, id, false)
 }
