@@ -3,7 +3,9 @@
 # binary, start the seed-004-style compose cluster, and check that it serves
 # and recovers: write through one node and read through another; kill a
 # container, keep writing, restart it and check it caught up; pause one
-# (docker pause) and disconnect one from the network, with the same checks.
+# (docker pause) and disconnect one from the network, with the same checks;
+# then a fourth container joins, n2 is drained and removed, and every
+# acknowledged key is read through every remaining node.
 # Every wait is bounded; everything it starts is torn down on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,17 +15,17 @@ if docker compose version >/dev/null 2>&1; then COMPOSE=(docker compose -p "$PRO
 elif command -v docker-compose >/dev/null; then COMPOSE=(docker-compose -p "$PROJECT")
 else echo "neither 'docker compose' nor docker-compose is installed"; exit 1; fi
 
-N1=127.0.0.1:18082 N2=127.0.0.1:18083 N3=127.0.0.1:18084
+N1=127.0.0.1:18082 N2=127.0.0.1:18083 N3=127.0.0.1:18084 N6=127.0.0.1:18087
 NET="${PROJECT}_distkv"
 
 cleanup() {
   status=$?
   if [ $status -ne 0 ]; then
     echo "--- failure: container logs (last 40 lines each)"
-    for c in distkv-n1 distkv-n2 distkv-n3; do echo "--- $c"; docker logs --tail 40 "$c" 2>&1 || true; done
+    for c in distkv-n1 distkv-n2 distkv-n3 distkv-n6; do echo "--- $c"; docker logs --tail 40 "$c" 2>&1 || true; done
   fi
   docker unpause distkv-n3 >/dev/null 2>&1 || true
-  "${COMPOSE[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
+  "${COMPOSE[@]}" --profile grow down -v --remove-orphans >/dev/null 2>&1 || true
   exit $status
 }
 trap cleanup EXIT
@@ -104,5 +106,33 @@ step "every acknowledged write is readable through every node"
 for a in $N1 $N2 $N3; do
   for i in $(seq 1 30); do expect_value "$a" "outage-$i" "v$i"; done
   for i in $(seq 1 20); do expect_value "$a" "paused-$i" "p$i"; expect_value "$a" "cut-$i" "c$i"; done
+done
+# wait_status PATTERN: `distkv status` (through n1) shows a line matching
+# PATTERN within 120s.
+wait_status() {
+  for _ in $(seq 1 240); do
+    if DISTKV_ENDPOINTS=$N1 bin/distkv status 2>/dev/null | grep -Eq "$1"; then return 0; fi
+    sleep 0.5
+  done
+  DISTKV_ENDPOINTS=$N1 bin/distkv status || true
+  fail "distkv status never showed '$1'"
+}
+
+step "a fourth container (n6) joins and receives replicas"
+"${COMPOSE[@]}" --profile grow up -d n6
+wait_ready $N6
+wait_status '^n6 +active'
+wait_status '^default/[0-9]+ +[^ ]+ +([^ ]+,)?n6(,[^ ]+)? '   # n6 holds a replica (the shard table's REPLICAS column)
+for i in $(seq 1 20); do put $N6 "grown-$i" "g$i"; done
+
+step "drain and remove n2, then stop its container"
+DISTKV_ENDPOINTS=$N1 bin/distkv node remove n2 --wait --wait-timeout 120s
+docker stop distkv-n2 >/dev/null
+
+step "every acknowledged write is readable through n1, n3 and n6"
+for a in $N1 $N3 $N6; do
+  expect_value "$a" hello world
+  for i in $(seq 1 30); do expect_value "$a" "outage-$i" "v$i"; done
+  for i in $(seq 1 20); do expect_value "$a" "paused-$i" "p$i"; expect_value "$a" "cut-$i" "c$i"; expect_value "$a" "grown-$i" "g$i"; done
 done
 echo "docker end-to-end: OK"
