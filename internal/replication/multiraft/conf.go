@@ -226,10 +226,14 @@ func (h *Host) Detail(ctx context.Context, group uint64) (GroupDetail, error) {
 		found = true
 		d = GroupDetail{GroupStatus: r.status(), Conf: r.ls.applied.conf(), Progress: r.progress()}
 	})
-	if err == nil && !found {
-		err = ErrGroupNotFound
+	switch {
+	case err != nil:
+		// The closure may still run later: never read what it writes.
+		return GroupDetail{}, err
+	case !found:
+		return GroupDetail{}, ErrGroupNotFound
 	}
-	return d, err
+	return d, nil
 }
 
 // RemoveGroup destroys this node's replica of group: it stops it, answers

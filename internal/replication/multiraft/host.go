@@ -355,7 +355,10 @@ func (h *Host) Status(ctx context.Context) ([]GroupStatus, error) {
 			out = append(out, r.status())
 		}
 	})
-	return out, err
+	if err != nil {
+		return nil, err // the closure may still run: never read out
+	}
+	return out, nil
 }
 
 // Groups returns the IDs of hosted groups (from the published view).
