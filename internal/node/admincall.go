@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/distkv/distkv/internal/coordinator"
@@ -149,7 +150,8 @@ func (n *Node) export(ctx context.Context, nsName string, source keyspace.GroupI
 		}
 		m := pending[t]
 		if m == nil {
-			m = &shardsm.Migrate{Step: shardsm.StepIngest, Reshard: coordinator.MigrationOf(r, targets[t].Group)}
+			m = &shardsm.Migrate{Step: shardsm.StepIngest, Reshard: coordinator.MigrationOf(r, targets[t].Group),
+				Source: slices.Index(r.Old.Groups, source), Final: final}
 			pending[t] = m
 		}
 		if e != nil {

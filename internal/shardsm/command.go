@@ -132,6 +132,10 @@ type Migrate struct {
 	// Epoch, for StepSeal and StepFinish: the shard map epoch whose
 	// routing no longer sends moved keys here.
 	Epoch uint64 `json:"epoch,omitempty"`
+	// Source and Final, for StepIngest: the old-layout shard the keys
+	// come from, and whether they are its final copy (else its bulk copy).
+	Source int  `json:"source,omitempty"`
+	Final  bool `json:"final,omitempty"`
 	// Entries and Deletes, for StepIngest (not in the JSON header).
 	Entries []Entry  `json:"-"`
 	Deletes [][]byte `json:"-"`

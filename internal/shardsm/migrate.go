@@ -2,6 +2,7 @@ package shardsm
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/distkv/distkv/internal/storage"
 )
@@ -64,13 +65,29 @@ func (sm *SM) migrate(b *storage.Batch, index uint64, m *Migrate) Outcome {
 // would be a coordinator's mistake, and is skipped), keeping their
 // versions, and the version base grows so later writes here get higher
 // versions than any key copied in.
+//
+// A copy can arrive late: an export whose caller gave up may still be
+// proposing, and a proposal of unknown outcome can commit after its retry.
+// So a key is only overwritten by a higher version; a bulk copy from a
+// source whose final copy has begun arriving is dropped (it could bring
+// back a key the final copy deleted); and once the target is ready (every
+// final copy is in, and writes may follow) every copy is dropped.
 func (sm *SM) ingest(b *storage.Batch, index uint64, rec *record, m *Migrate) {
 	mg := rec.Migration
+	if mg.Ready || (!m.Final && slices.Contains(mg.FinalFrom, m.Source)) {
+		return
+	}
+	if m.Final && !slices.Contains(mg.FinalFrom, m.Source) {
+		mg.FinalFrom = append(mg.FinalFrom, m.Source)
+	}
 	for _, e := range m.Entries {
 		if mg.class(e.Key) != incoming {
 			continue
 		}
-		_, found := sm.version(b, storage.DataKey(sm.group, e.Key), e.Key)
+		cur, found := sm.version(b, storage.DataKey(sm.group, e.Key), e.Key)
+		if found && cur >= e.Version {
+			continue
+		}
 		sm.set(b, e.Key, e.Version, e.Value, found)
 		if e.Version > rec.VersionBase+index {
 			rec.VersionBase = e.Version - index

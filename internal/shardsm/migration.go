@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/distkv/distkv/internal/keyspace"
 )
@@ -48,6 +49,9 @@ type Migration struct {
 	BulkDone  bool   `json:"bulk_done,omitempty"`
 	Watermark uint64 `json:"watermark,omitempty"`
 	Epoch     uint64 `json:"epoch,omitempty"`
+	// FinalFrom, on a target: the old-layout shards whose final copy has
+	// begun arriving; a bulk copy from them that arrives later is stale.
+	FinalFrom []int `json:"final_from,omitempty"`
 }
 
 // keyClass is what a reshard does with a key, seen from one group.
@@ -115,6 +119,7 @@ func (r *record) clone() *record {
 	c := *r
 	if r.Migration != nil {
 		m := *r.Migration
+		m.FinalFrom = slices.Clone(m.FinalFrom)
 		c.Migration = &m
 	}
 	return &c
