@@ -31,7 +31,8 @@ func (s *Service) HandleCall(ctx context.Context, payload []byte) ([]byte, error
 // execLocal runs q against this node's replica of q.group. local allows a
 // read without a ReadIndex round (stale reads, or the testing switch).
 func (s *Service) execLocal(ctx context.Context, q *request, local bool) (*response, error) {
-	if _, hosted := s.cfg.Host.Leader(q.group); !hosted {
+	rid, hosted := s.cfg.Host.Replica(q.group)
+	if !hosted {
 		return nil, multiraft.ErrGroupNotFound
 	}
 	local = local || s.cfg.TestingUnsafeLocalReads
@@ -51,7 +52,8 @@ func (s *Service) execLocal(ctx context.Context, q *request, local bool) (*respo
 				return nil, err
 			}
 		}
-		return s.readLocal(q)
+		p, err := s.readLocal(q)
+		return s.sameReplica(q.group, rid, p, err)
 	case reqScan:
 		if !local {
 			if err := s.cfg.Host.ReadBarrier(ctx, q.group); err != nil {
@@ -65,9 +67,20 @@ func (s *Service) execLocal(ctx context.Context, q *request, local bool) (*respo
 				return nil, err
 			}
 		}
-		return s.scanLocal(q, filter)
+		p, err := s.scanLocal(q, filter)
+		return s.sameReplica(q.group, rid, p, err)
 	}
 	return nil, invalidf("unknown request kind %d", q.kind)
+}
+
+// sameReplica passes on what a read of the engine found only if replica
+// rid of group is still hosted here: a replica removed meanwhile has its
+// data deleted, and the missing keys are not an answer.
+func (s *Service) sameReplica(group, rid uint64, p *response, err error) (*response, error) {
+	if now, hosted := s.cfg.Host.Replica(group); !hosted || now != rid {
+		return nil, fmt.Errorf("%w: the replica here was removed during the read", multiraft.ErrGroupNotFound)
+	}
+	return p, err
 }
 
 func (s *Service) propose(ctx context.Context, q *request) (*response, error) {

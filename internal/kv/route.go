@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/distkv/distkv/internal/keyspace"
@@ -26,7 +27,7 @@ func (s *Service) route(ctx context.Context, sh membership.Shard, q *request) (*
 			return p, err
 		}
 	}
-	if !q.isWrite() && s.hosts(sh) {
+	if !q.isWrite() && s.hosts(sh) && slices.Contains(sh.Replicas, s.cfg.NodeID) {
 		// A replica serves a linearizable read itself: Raft's ReadIndex
 		// from a follower asks the leader to confirm the index, so the
 		// request and its value need not travel to the leader.

@@ -270,6 +270,12 @@ func (h *Host) RemoveGroup(ctx context.Context, group uint64) error {
 // replica must not be staged.
 func (h *Host) finishRemove(r *replica) {
 	r.stop()
+	// Unpublish first: a reader that read the engine checks afterwards that
+	// the replica it read is still published (Replica), so it never takes
+	// the absence of deleted data for an answer.
+	h.view.Lock()
+	delete(h.view.groups, r.id)
+	h.view.Unlock()
 	b := h.cfg.Engine.NewWriteBatch()
 	defer b.Close()
 	rs, re := storage.RaftRange(r.id)
@@ -288,9 +294,6 @@ func (h *Host) finishRemove(r *replica) {
 		h.fatal(r.id, "deleting a removed replica", err)
 	}
 	delete(h.groups, r.id)
-	h.view.Lock()
-	delete(h.view.groups, r.id)
-	h.view.Unlock()
 	if d, ok := r.sm.(interface{ Destroyed() }); ok {
 		d.Destroyed()
 	}

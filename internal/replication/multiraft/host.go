@@ -347,6 +347,17 @@ func (h *Host) Leader(group uint64) (leader uint64, hosted bool) {
 	return st.Leader, ok
 }
 
+// Replica returns this node's replica ID in group (as last published) and
+// whether the group is hosted here. Replica IDs are never reused on a
+// node, so a reader that finds the same ID before and after reading the
+// engine read one replica's state, not a removed one's remains.
+func (h *Host) Replica(group uint64) (rid uint64, hosted bool) {
+	h.view.RLock()
+	defer h.view.RUnlock()
+	st, ok := h.view.groups[group]
+	return st.ReplicaID, ok
+}
+
 // Status returns a snapshot of every hosted group's state.
 func (h *Host) Status(ctx context.Context) ([]GroupStatus, error) {
 	var out []GroupStatus

@@ -2,6 +2,8 @@ package multiraft
 
 import (
 	"encoding/binary"
+	"fmt"
+	"slices"
 	"sort"
 	"sync/atomic"
 	"time"
@@ -109,6 +111,14 @@ func (r *replica) status() GroupStatus {
 	}
 }
 
+// member reports whether this replica is in its applied configuration, in
+// any role.
+func (r *replica) member() bool {
+	a := &r.ls.applied
+	return slices.Contains(a.Voters, r.rid) || slices.Contains(a.Learners, r.rid) ||
+		slices.Contains(a.VotersOutgoing, r.rid) || slices.Contains(a.LearnersNext, r.rid)
+}
+
 // bestFollower is the voter with the highest match index, for a leadership
 // transfer; 0 if none is caught up enough to be useful.
 func (r *replica) bestFollower() uint64 {
@@ -212,6 +222,13 @@ func (r *replica) sweep(now time.Time) {
 // startReadRound puts every waiting reader into one ReadIndex round.
 func (r *replica) startReadRound(id uint64) {
 	if len(r.readsWaiting) == 0 {
+		return
+	}
+	if !r.member() {
+		// Removed from the group (or not yet in it): the leader would
+		// answer a read index this replica never catches up to.
+		r.failReads(r.readsWaiting, fmt.Errorf("%w: replica %s is not in group %d's configuration", ErrGroupNotFound, keyspace.ReplicaID(r.rid), r.id))
+		r.readsWaiting = nil
 		return
 	}
 	if r.soft.Lead == 0 {
