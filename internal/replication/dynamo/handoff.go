@@ -97,9 +97,16 @@ func (e *Engine) PendingHints() int {
 			continue
 		}
 		for s := range ns.Placement {
-			start, end := storage.LeaderlessRange(uint64(ns.Shard(s).Group), subHint, nil)
-			_ = e.cfg.Engine.Scan(start, end, func(k, v []byte) bool { n++; return true })
+			n += e.PendingHintsIn(uint64(ns.Shard(s).Group))
 		}
 	}
+	return n
+}
+
+// PendingHintsIn counts the hints this node holds for replicas of group g.
+func (e *Engine) PendingHintsIn(g uint64) int {
+	n := 0
+	start, end := storage.LeaderlessRange(g, subHint, nil)
+	_ = e.cfg.Engine.Scan(start, end, func(k, v []byte) bool { n++; return true })
 	return n
 }

@@ -310,11 +310,72 @@ func (e *Engine) Handoff(ctx context.Context, name string, id uint64, wait map[u
 		}
 	}
 	for _, old := range ns.Reshard.Old.Shards(ns) {
+		if err := e.handOverHints(ctx, ns, old); err != nil {
+			return fmt.Errorf("handing over the hints held for %s: %w", old.Group, err)
+		}
 		if !slices.Contains(old.Replicas, e.self()) {
 			continue
 		}
 		if err := e.handOver(ctx, ns, old); err != nil {
 			return fmt.Errorf("handing over %s: %w", old.Group, err)
+		}
+	}
+	return nil
+}
+
+// copyOrHint sends states to every replica of sh that is up, and keeps a
+// hint for each one that is down (delivered when it is back), so a replica
+// of the new layout misses nothing even without anti-entropy.
+func (e *Engine) copyOrHint(ctx context.Context, sh membership.Shard, states []keyState) error {
+	for _, r := range sh.Replicas {
+		if r == e.self() || e.alive(r) {
+			if err := e.sendCopy(ctx, r, uint64(sh.Group), states); err != nil {
+				return err
+			}
+			continue
+		}
+		for _, ks := range states {
+			if err := e.store.storeHint(uint64(sh.Group), uint64(r), ks.key, ks.set); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// handOverHints sends the hints this node holds for old's replicas, of
+// keys whose shard changed, to the keys' new shards: once the reshard ends
+// the old group is gone and its hints would never be delivered, and a
+// write acknowledged by a sloppy quorum may live only in hints. A new
+// replica that is down gets a hint of the new group instead.
+func (e *Engine) handOverHints(ctx context.Context, ns *membership.NamespaceMap, old membership.Shard) error {
+	var moving []hint
+	err := e.store.scanHints(uint64(old.Group), func(h hint) bool {
+		if ns.Locate(h.key).Group != old.Group {
+			moving = append(moving, h)
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	for len(moving) > 0 {
+		batch := moving[:min(copyBatch, len(moving))]
+		moving = moving[len(batch):]
+		byShard := map[keyspace.GroupID][]keyState{}
+		shards := map[keyspace.GroupID]membership.Shard{}
+		for _, h := range batch {
+			sh := ns.Locate(h.key)
+			shards[sh.Group] = sh
+			byShard[sh.Group] = append(byShard[sh.Group], keyState{h.key, h.set})
+		}
+		for g, states := range byShard {
+			if err := e.copyOrHint(ctx, shards[g], states); err != nil {
+				return err
+			}
+		}
+		if err := e.store.dropHints(batch); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -327,15 +388,7 @@ func (e *Engine) handOver(ctx context.Context, ns *membership.NamespaceMap, old 
 	flush := func(g keyspace.GroupID) error {
 		states := batches[g]
 		delete(batches, g)
-		for _, r := range shards[g].Replicas {
-			if !e.alive(r) {
-				continue // anti-entropy brings it later
-			}
-			if err := e.sendCopy(ctx, r, uint64(g), states); err != nil {
-				return err
-			}
-		}
-		return nil
+		return e.copyOrHint(ctx, shards[g], states)
 	}
 	var sendErr error
 	err := e.store.scan(uint64(old.Group), nil, nil, 0, func(key []byte, set dvv.Set) bool {

@@ -280,10 +280,20 @@ type hint struct {
 
 // hints lists up to limit hints of a group.
 func (s *store) hints(g uint64, limit int) ([]hint, error) {
+	var out []hint
+	err := s.scanHints(g, func(h hint) bool {
+		out = append(out, h)
+		return len(out) < limit
+	})
+	return out, err
+}
+
+// scanHints calls fn with each hint of a group, in key order, until fn
+// returns false.
+func (s *store) scanHints(g uint64, fn func(hint) bool) error {
 	start, end := storage.LeaderlessRange(g, subHint, nil)
 	base := len(storage.LeaderlessKey(g, subHint, nil))
-	var out []hint
-	err := s.engine.Scan(start, end, func(k, v []byte) bool {
+	return s.engine.Scan(start, end, func(k, v []byte) bool {
 		rest := k[base:]
 		if len(rest) < 8 {
 			return true
@@ -292,11 +302,9 @@ func (s *store) hints(g uint64, limit int) ([]hint, error) {
 		if err != nil {
 			return true
 		}
-		out = append(out, hint{group: g, owner: binary.BigEndian.Uint64(rest[:8]),
+		return fn(hint{group: g, owner: binary.BigEndian.Uint64(rest[:8]),
 			key: append([]byte(nil), rest[8:]...), set: set, raw: append([]byte(nil), v...)})
-		return len(out) < limit
 	})
-	return out, err
 }
 
 // dropHints deletes delivered hints, each unless it changed since it was

@@ -1,0 +1,125 @@
+package kv_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/distkv/distkv/api"
+	"github.com/distkv/distkv/internal/clustertest"
+	"github.com/distkv/distkv/internal/kv"
+	"github.com/distkv/distkv/internal/membership"
+)
+
+// TestLeaderlessReshardWhileReplicaDown reshards an eventual namespace
+// while one of its replicas is down and anti-entropy is off: the writes it
+// missed are only in other nodes' hints for a group the reshard drops, and
+// the keys of the new shards it is placed on reach it only as hints of the
+// new groups. When it is back it must hold every key of its new shards.
+func TestLeaderlessReshardWhileReplicaDown(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Nodes: 4, Shards: 1, AntiEntropyInterval: time.Hour, RequestTimeout: 20 * time.Second,
+		HeartbeatInterval: 200 * time.Millisecond})
+	c.CreateNamespace(api.Namespace{Name: "ev", Mode: "eventual", Replicas: "3", Shards: 1})
+	c.WaitReady(30 * time.Second)
+	victim := c.Node(1).Map().Namespace("ev").Placement[0][2]
+	oldGroup := c.Node(1).Map().Namespace("ev").Shard(0).Group
+	var via = c.Node(1)
+	if victim == 1 {
+		via = c.Node(2)
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		for _, n := range c.Running() {
+			if n.ID() != via.ID() && via.Detector().State(n.ID()).String() != "alive" {
+				return false
+			}
+		}
+		return true
+	})
+	c.Stop(victim)
+	waitSuspect(t, c, via.ID(), victim)
+	const keys = 400
+	want := map[string]string{}
+	for i := range keys {
+		k, v := fmt.Sprintf("r%04d", i), fmt.Sprintf("v%d", i)
+		wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := via.KV().Put(wctx, "ev", []byte(k), []byte(v), kv.WriteOptions{})
+		cancel()
+		if err != nil {
+			t.Fatalf("write while %s is down: %v", victim, err)
+		}
+		want[k] = v
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := via.UpdateNamespace(ctx, "ev", api.NamespaceUpdate{Shards: 3}); err != nil {
+		t.Fatalf("reshard: %v", err)
+	}
+	waitMapOf(t, c, via, 60*time.Second, func(m *membership.Map) bool {
+		ns := m.Namespace("ev")
+		return ns.Shards == 3 && ns.Reshard == nil
+	})
+	ns := via.Map().Namespace("ev")
+	expect := map[string]string{}
+	for k, v := range want {
+		if slices.Contains(ns.Locate([]byte(k)).Replicas, victim) {
+			expect[k] = v
+		}
+	}
+	if len(expect) == 0 {
+		t.Fatalf("%s is placed on no shard of the new layout: %v", victim, ns.Placement)
+	}
+	// Before it is back, what it is owed waits as hints of the new groups
+	// (the old group's are gone with it). Restarting it would run an
+	// anti-entropy round at once, which could hide a missing hint.
+	hints, owed := 0, 0
+	for k := range expect {
+		if ns.Locate([]byte(k)).Group != oldGroup {
+			owed++
+		}
+	}
+	for s := range ns.Placement {
+		if g := ns.Shard(s).Group; g != oldGroup {
+			for _, n := range c.Running() {
+				hints += n.PendingHintsIn(g)
+			}
+		}
+	}
+	if owed == 0 {
+		t.Fatalf("no key %s is owed moved to a new group: %v", victim, ns.Placement)
+	}
+	if hints < owed {
+		t.Fatalf("the live nodes hold %d hints of the new groups; %s is owed %d keys in them", hints, victim, owed)
+	}
+	c.Restart(victim)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		got := localKeys(t, c.Node(victim), "ev")
+		missing := 0
+		for k, v := range expect {
+			if got[k] != v {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s holds %d keys of ev; %d of the %d keys of its new shards are missing or stale", victim, len(got), missing, len(expect))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitMapOf waits until n's map satisfies ok.
+func waitMapOf(t *testing.T, c *clustertest.Cluster, n interface{ Map() *membership.Map }, limit time.Duration, ok func(*membership.Map) bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !ok(n.Map()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("map condition not met within %v: epoch %d", limit, n.Map().Epoch)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
