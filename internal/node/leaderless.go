@@ -79,7 +79,9 @@ func (n *Node) dumpLeaderless(ctx context.Context, sh membership.Shard, fn func(
 func (n *Node) PendingHints() int { return n.dynamo.PendingHints() }
 
 // PendingHintsIn counts the hints this node holds for replicas of group.
-func (n *Node) PendingHintsIn(group keyspace.GroupID) int { return n.dynamo.PendingHintsIn(uint64(group)) }
+func (n *Node) PendingHintsIn(group keyspace.GroupID) int {
+	return n.dynamo.PendingHintsIn(uint64(group))
+}
 
 func (n *Node) leaderlessRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/admin/repair", n.repair)
