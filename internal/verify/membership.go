@@ -84,13 +84,18 @@ func (n *nemesis) membership(ctx context.Context, w *faultWindow) error {
 			return err
 		}
 		cur, _ := strconv.Atoi(string(ns.Replicas))
-		want := 3
-		if cur >= 3 {
-			want = 2 + n.rng.Intn(2)*2 // 2 or 4
-			if want > active {
-				want = 2
+		// A real change: 2, 3 or 4 replicas, but not as many as now nor
+		// more than there are nodes.
+		var options []int
+		for _, r := range []int{2, 3, 4} {
+			if r != cur && r <= active {
+				options = append(options, r)
 			}
 		}
+		if len(options) == 0 {
+			options = []int{cur}
+		}
+		want := options[n.rng.Intn(len(options))]
 		c, cancel := context.WithTimeout(ctx, changeTimeout)
 		_, err = n.run.cl.UpdateNamespace(c, ns.Name, api.NamespaceUpdate{Replicas: api.Replicas(strconv.Itoa(want))})
 		cancel()
