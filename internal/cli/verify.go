@@ -72,7 +72,7 @@ must allow fault injection (kill and pause then need a local cluster).`,
 	f.DurationVar(&cfg.Duration, "duration", 30*time.Second, "how long the workload runs under faults")
 	f.IntVar(&cfg.Clients, "clients", 8, "concurrent clients")
 	f.IntVar(&cfg.Keys, "keys", 10, "keys the clients share (fewer keys, more contention)")
-	f.StringVar(&faults, "faults", "all", "fault kinds: "+strings.Join(verify.AllFaults, ",")+" (all: every kind but membership, which is opt-in)")
+	f.StringVar(&faults, "faults", "all", "fault kinds: "+strings.Join(verify.AllFaults, ",")+" (all: every kind)")
 	f.Int64Var(&seed, "seed", 0, "schedule and workload seed (0: pick one and print it)")
 	f.StringVar(&cfg.Out, "out", "", "directory for the JSON report and, on a violation, the history's HTML visualization")
 	f.IntVar(&nodes, "nodes", 3, "size of the local cluster started when --endpoints is not given")

@@ -3,7 +3,6 @@ package coordinator_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -19,13 +18,6 @@ import (
 // real time: a write acknowledged before another began has the lower
 // version, and the last acknowledged write is what a read finds.
 func TestReshardVersionsUnderWriters(t *testing.T) {
-	if testing.Short() || os.Getenv("DISTKV_KNOWN_BUGS") == "" {
-		// Fails in about one run in four: after a 16 -> 10 reshard commits,
-		// a write to a moved key can get a lower version than one
-		// acknowledged before it began (seen with k1: s13 -> s2). Open in
-		// issue 12; run with DISTKV_KNOWN_BUGS=1 -count=10 to reproduce.
-		t.Skip("known bug: version inversion across a reshard under concurrent writers (issue 12)")
-	}
 	c := clustertest.New(t, clustertest.Options{Nodes: 3, Shards: 16})
 	type op struct {
 		start, end time.Time

@@ -54,8 +54,7 @@ type Config struct {
 	Endpoints []string
 	// Procs, if set, enables kill and pause faults.
 	Procs Processes
-	// Faults are the kinds to use (default: every kind Procs allows but
-	// membership, which is opt-in).
+	// Faults are the kinds to use (default: every kind Procs allows).
 	Faults []string
 	// Duration is how long the workload runs under faults. Default 30s.
 	Duration time.Duration
@@ -90,11 +89,6 @@ func (c *Config) setDefaults() error {
 	}
 	if len(c.Faults) == 0 {
 		for _, k := range AllFaults {
-			// membership is opt-in while a reshard can still invert
-			// versions under concurrent writes (issue 12's open note).
-			if k == FaultMembership {
-				continue
-			}
 			if c.Procs != nil || !isProcessFault(k) {
 				c.Faults = append(c.Faults, k)
 			}
