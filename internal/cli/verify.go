@@ -158,7 +158,39 @@ func (a *app) verifyLocal(ctx context.Context, cfg verify.Config, nodes int, ns 
 	}
 	quiet := &app{stdout: discard{}, stderr: discard{}, exe: exe, getenv: a.getenv, timeout: a.timeout}
 	cfg.Procs = localProcs{a: quiet, dir: dir}
-	return a.runVerify(ctx, cfg)
+	err = a.runVerify(ctx, cfg)
+	if err != nil && cfg.Out != "" {
+		if n, cerr := keepNodeLogs(dir, cfg.Out); cerr != nil {
+			fmt.Fprintf(a.stderr, "verify: could not keep the nodes' logs: %v\n", cerr)
+		} else if n > 0 {
+			fmt.Fprintf(a.stdout, "verify: %d node logs kept in %s\n", n, filepath.Join(cfg.Out, "logs"))
+		}
+	}
+	return err
+}
+
+// keepNodeLogs copies each node's log (dir/<node>/node.log) to
+// out/logs/<node>.log, so a failed run can be read after its cluster is
+// gone.
+func keepNodeLogs(dir, out string) (int, error) {
+	logs, err := filepath.Glob(filepath.Join(dir, "*", "node.log"))
+	if err != nil || len(logs) == 0 {
+		return 0, err
+	}
+	dst := filepath.Join(out, "logs")
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return 0, err
+	}
+	for _, l := range logs {
+		b, err := os.ReadFile(l)
+		if err != nil {
+			return 0, err
+		}
+		if err := os.WriteFile(filepath.Join(dst, filepath.Base(filepath.Dir(l))+".log"), b, 0o644); err != nil {
+			return 0, err
+		}
+	}
+	return len(logs), nil
 }
 
 // waitUpReady reads up's output until it reports the cluster ready.

@@ -61,6 +61,12 @@ type Cluster interface {
 	// to their shards in the new one, once its applied writes cover
 	// vector (causal namespaces; nil otherwise).
 	Handoff(ctx context.Context, node keyspace.NodeID, ns string, reshard uint64) error
+	// CatchUpCausal brings node, for every causal namespace it holds no
+	// replica of, to the writes the live nodes have applied: the writes
+	// made before it joined (or while it was dead) were pruned from their
+	// origins' logs and would never reach it, and it holds none of their
+	// keys, so claiming them is only advancing its vector.
+	CatchUpCausal(ctx context.Context, node keyspace.NodeID) error
 }
 
 // Events report what the driver did, for metrics; any may be nil.

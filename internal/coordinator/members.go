@@ -14,6 +14,18 @@ import (
 // applyStates records members' state changes, each logged once, in words.
 func (d *Driver) applyStates(ctx context.Context, changes []rebalance.StateChange) {
 	for _, sc := range changes {
+		if sc.State == membership.MemberActive {
+			// Before it may be given replicas (only active members are),
+			// a joining or returning node skips the causal writes it can
+			// no longer receive.
+			c, cancel := context.WithTimeout(ctx, 10*d.cfg.StepTimeout)
+			err := d.cl.CatchUpCausal(c, sc.Node)
+			cancel()
+			if err != nil {
+				d.log.Warn("coordinator: catching a node up with the causal namespaces; will retry", "node", sc.Node.String(), "err", err)
+				continue
+			}
+		}
 		_, err := d.callPropose(ctx, membership.Command{Op: membership.OpMemberState, Node: sc.Node, State: sc.State})
 		if err != nil {
 			d.log.Warn("coordinator: recording a member's state", "node", sc.Node.String(), "state", sc.State.String(), "err", err)

@@ -22,7 +22,7 @@ const CallAdmin byte = 4
 
 // adminReq is one membership request to a node.
 type adminReq struct {
-	Op      string             `json:"op"` // detail, conf, transfer, export, copy, handoff, vector, statuses
+	Op      string             `json:"op"` // detail, conf, transfer, export, copy, handoff, vector, fastforward, statuses
 	Group   keyspace.GroupID   `json:"group,omitempty"`
 	Changes []multiraft.Change `json:"changes,omitempty"`
 	To      keyspace.ReplicaID `json:"to,omitempty"`
@@ -85,6 +85,9 @@ func (n *Node) adminLocal(ctx context.Context, q adminReq) (adminResp, error) {
 	case "vector":
 		v, err := n.dynamo.CausalVector(q.NS)
 		return adminResp{Vector: v}, err
+	case "fastforward":
+		_, err := n.dynamo.FastForward(q.NS, q.Vector)
+		return adminResp{}, err
 	case "statuses":
 		return adminResp{Statuses: n.coord.Statuses()}, nil
 	}
@@ -316,6 +319,34 @@ func (c coordCluster) Handoff(ctx context.Context, node keyspace.NodeID, ns stri
 	}
 	_, err := c.n.adminCall(ctx, node, adminReq{Op: "handoff", NS: ns, Reshard: reshard, Vector: vec})
 	return err
+}
+
+// CatchUpCausal raises node's vector of every causal namespace it holds
+// no replica of to the writes the live nodes have applied; see
+// coordinator.Cluster.
+func (c coordCluster) CatchUpCausal(ctx context.Context, node keyspace.NodeID) error {
+	for _, nm := range c.n.meta.Current().Namespaces {
+		if nm.Mode != keyspace.ModeCausal {
+			continue
+		}
+		vec := map[uint64]uint64{}
+		for id, v := range c.Nodes() {
+			if !v.Alive || id == node {
+				continue
+			}
+			r, err := c.n.adminCall(ctx, id, adminReq{Op: "vector", NS: nm.Name})
+			if err != nil {
+				return fmt.Errorf("reading %s's causal vector of %s: %w", id, nm.Name, err)
+			}
+			for o, s := range r.Vector {
+				vec[o] = max(vec[o], s)
+			}
+		}
+		if _, err := c.n.adminCall(ctx, node, adminReq{Op: "fastforward", NS: nm.Name, Vector: vec}); err != nil {
+			return fmt.Errorf("bringing %s's causal vector of %s forward: %w", node, nm.Name, err)
+		}
+	}
+	return nil
 }
 
 func errIf(cond bool, msg string) error {
