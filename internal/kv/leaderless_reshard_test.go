@@ -2,6 +2,7 @@ package kv_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -166,8 +167,17 @@ func TestCausalJoinThenReshard(t *testing.T) {
 	after := write("a", 100)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := c.Node(1).UpdateNamespace(ctx, "c", api.NamespaceUpdate{Shards: 6}); err != nil {
-		t.Fatalf("reshard: %v", err)
+	// The rebalancer may still be moving replicas onto n4: a reshard waits
+	// for that (it is refused as a conflict meanwhile).
+	for {
+		_, err := c.Node(1).UpdateNamespace(ctx, "c", api.NamespaceUpdate{Shards: 6})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, kv.ErrConflict) || ctx.Err() != nil {
+			t.Fatalf("reshard: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	c.WaitMap(60*time.Second, "c resharded to 6, settled", func(m *membership.Map) bool {
 		ns := m.Namespace("c")
