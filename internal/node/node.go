@@ -65,25 +65,33 @@ type Node struct {
 
 // New opens the node's storage, bootstraps it on first start, and starts
 // its transport and Raft groups. It returns without waiting for elections.
-func New(cfg Config) (n *Node, err error) {
+func New(cfg Config) (*Node, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	n = &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID.String()), ready: make(chan struct{}), metrics: newNodeMetrics(),
+	n := &Node{cfg: cfg, log: cfg.Logger.With("node", cfg.ID.String()), ready: make(chan struct{}), metrics: newNodeMetrics(),
 		reconcileKick: make(chan struct{}, 1), stopBG: make(chan struct{})}
-	defer func() {
-		if err != nil {
-			n.closeAll(nil)
-		}
-	}()
-	if n.engine, err = storage.Open(n.storageConfig()); err != nil {
+	if err := n.open(); err != nil {
+		// Release whatever opened (storage's lock, the listener) so the
+		// caller can retry in the same process.
+		n.closeAll(nil)
 		return nil, err
+	}
+	n.log.Info("node started", "peer_addr", n.peerAddr(), "data_dir", cfg.DataDir, "in_memory", cfg.InMemory)
+	return n, nil
+}
+
+// open does New's work in order; on error, New closes what it opened.
+func (n *Node) open() (err error) {
+	cfg := n.cfg
+	if n.engine, err = storage.Open(n.storageConfig()); err != nil {
+		return err
 	}
 	if err = n.bootstrapIfNew(); err != nil {
-		return nil, err
+		return err
 	}
 	if n.meta, err = membership.Open(n.engine); err != nil {
-		return nil, err
+		return err
 	}
 	switch {
 	case cfg.Faults != nil:
@@ -94,14 +102,14 @@ func New(cfg Config) (n *Node, err error) {
 		n.faults = transport.NewFaults(time.Now().UnixNano(), cfg.Clock)
 	}
 	if n.transport, err = n.openTransport(); err != nil {
-		return nil, err
+		return err
 	}
 	if n.host, err = n.openHost(); err != nil {
-		return nil, err
+		return err
 	}
 	n.hub = watch.NewHub(watch.Config{Node: n.NodeID(), Clock: cfg.Clock})
 	if n.dynamo, err = n.openDynamo(); err != nil {
-		return nil, err
+		return err
 	}
 	n.startDetector() // its ticker also drives the leaderless engine
 	n.kv = kv.New(kv.Config{
@@ -116,12 +124,11 @@ func New(cfg Config) (n *Node, err error) {
 	n.metrics.registerNode(n)
 	close(n.ready)
 	if err = n.startGroups(); err != nil {
-		return nil, err
+		return err
 	}
 	n.startBackground()
 	n.seedWatchHistory()
-	n.log.Info("node started", "peer_addr", n.peerAddr(), "data_dir", cfg.DataDir, "in_memory", cfg.InMemory)
-	return n, nil
+	return nil
 }
 
 func (n *Node) storageConfig() storage.Config {
@@ -180,7 +187,7 @@ func (n *Node) openTransport() (transport.Transport, error) {
 		return n.cfg.Network.Join(uint64(n.cfg.ID), h), nil
 	}
 	m := n.meta.Current()
-	return transport.NewTCP(transport.Config{
+	t, err := transport.NewTCP(transport.Config{
 		ID:        uint64(n.cfg.ID),
 		ClusterID: m.ClusterID(),
 		Listen:    n.cfg.PeerAddr,
@@ -189,6 +196,10 @@ func (n *Node) openTransport() (transport.Transport, error) {
 		Faults:    n.faults,
 		Logger:    n.log.With("component", "transport"),
 	})
+	if err != nil {
+		return nil, err // not a nil *TCP in the interface, which closeAll would call
+	}
+	return t, nil
 }
 
 // resolve finds a peer's address in the current shard map.
