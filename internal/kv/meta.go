@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/distkv/distkv/internal/keyspace"
@@ -111,11 +112,13 @@ func metaErr(err error) error {
 	case errors.Is(err, membership.ErrNamespaceExists):
 		return err
 	case errors.Is(err, membership.ErrConflict):
-		return fmt.Errorf("%w: %w", ErrConflict, err)
+		return reword(ErrConflict, strings.TrimPrefix(err.Error(), membership.ErrConflict.Error()+": "), err)
 	case errors.Is(err, membership.ErrUnknown):
-		return fmt.Errorf("%w: %w", ErrUnknownMember, err)
+		return reword(ErrUnknownMember, strings.TrimPrefix(err.Error(), membership.ErrUnknown.Error()+": "), err)
+	case errors.Is(err, membership.ErrInvalid):
+		return reword(ErrInvalid, strings.TrimPrefix(err.Error(), membership.ErrInvalid.Error()+": "), err)
 	}
-	return fmt.Errorf("%w: %w", ErrInvalid, err)
+	return reword(ErrInvalid, err.Error(), err)
 }
 
 // ProposeStep proposes a shard state machine command (a reshard step) to

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/distkv/distkv/internal/keyspace"
 	"github.com/distkv/distkv/internal/replication/multiraft"
@@ -317,13 +318,36 @@ func remoteError(q *request, st byte, arg uint64, msg string) error {
 	case stStopped:
 		return multiraft.ErrStopped
 	case stNamespaceExists:
-		return fmt.Errorf("%w: %s", ErrNamespaceExists, msg)
+		return reword(ErrNamespaceExists, msg)
 	case stInvalid:
-		return fmt.Errorf("%w: %s", ErrInvalid, msg)
+		return reword(ErrInvalid, msg)
 	case stConflict:
-		return fmt.Errorf("%w: %s", ErrConflict, msg)
+		return reword(ErrConflict, msg)
 	case stUnknownMember:
-		return fmt.Errorf("%w: %s", ErrUnknownMember, msg)
+		return reword(ErrUnknownMember, msg)
 	}
 	return fmt.Errorf("kv: remote error: %s", msg)
 }
+
+// reword is sentinel with detail after it, where detail may already start
+// with the sentinel's own text (an error that crossed a hop, or one
+// translated from another package's sentinel): the text says it once.
+func reword(sentinel error, detail string, also ...error) error {
+	detail = strings.TrimPrefix(detail, sentinel.Error()+": ")
+	if detail == sentinel.Error() || detail == "" {
+		detail = ""
+	}
+	msg := sentinel.Error()
+	if detail != "" {
+		msg += ": " + detail
+	}
+	return &reworded{msg: msg, errs: append([]error{sentinel}, also...)}
+}
+
+type reworded struct {
+	msg  string
+	errs []error
+}
+
+func (e *reworded) Error() string   { return e.msg }
+func (e *reworded) Unwrap() []error { return e.errs }
