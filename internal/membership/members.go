@@ -84,8 +84,11 @@ func (s *MemberState) UnmarshalText(b []byte) error {
 }
 
 // withMember admits mb as a joining member. Admitting a node that is
-// already a member with the same peer address is not an error (a joining
-// node retries): the map is returned unchanged.
+// still joining with the same peer address is not an error (a joining node
+// retries): the map is returned unchanged. A node asks to join only with an
+// empty data directory, so the same request for a member past joining is a
+// node that lost its data and would come back as a voter that forgot what
+// it acknowledged: refused.
 func (m *Map) withMember(mb Member) (*Map, error) {
 	if mb.ID == 0 || mb.ID > keyspace.MaxNodeID {
 		return nil, fmt.Errorf("%w: node ID %d is out of range", ErrInvalid, uint64(mb.ID))
@@ -97,8 +100,11 @@ func (m *Map) withMember(mb Member) (*Map, error) {
 		switch {
 		case old.State == MemberRemoved:
 			return nil, fmt.Errorf("%w: %s was removed from this cluster and node IDs are never reused; start the node with a new --id", ErrConflict, mb.ID)
-		case old.PeerAddr == mb.PeerAddr:
+		case old.PeerAddr == mb.PeerAddr && old.State == MemberJoining:
 			return m, nil
+		case old.PeerAddr == mb.PeerAddr:
+			return nil, fmt.Errorf("%w: %s is already a member (%s) and asks to join with an empty data directory; "+
+				"start it with its data directory, or remove it and join with a new --id", ErrConflict, mb.ID, old.State)
 		}
 		return nil, fmt.Errorf("%w: %s is already a member, with peer address %s", ErrConflict, mb.ID, old.PeerAddr)
 	}
