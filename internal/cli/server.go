@@ -79,7 +79,7 @@ collector runs with GOGC=200 unless the environment sets GOGC.`,
 	f.StringVar(&o.LogFormat, "log-format", "text", "text or json")
 	f.IntVar(&o.ShardCount, "shards", 0, "shards of the default namespace at bootstrap (default 16; env SHARD_COUNT too)")
 	f.StringVar(&o.DefaultReplicas, "default-replicas", "", "replicas of the default namespace at bootstrap: a number or all (default 3)")
-	f.StringVar(&o.RedisAddr, "redis-addr", "", "serve the Redis protocol (RESP2) here (host:port)")
+	f.StringVar(&o.RedisAddr, "redis-addr", "", "serve the Redis protocol (RESP2 and RESP3) here (host:port)")
 	f.StringVar(&o.FTPAddr, "ftp-addr", "", "serve files over FTP here (host:port)")
 	f.StringVar(&o.FTPUser, "ftp-user", "", "FTP user (required with --ftp-password off loopback)")
 	f.StringVar(&o.FTPPassword, "ftp-password", "", "FTP password")

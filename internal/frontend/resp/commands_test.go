@@ -41,9 +41,11 @@ func wantNil(t *testing.T, err error) {
 	}
 }
 
-func TestGetSet(t *testing.T) {
+func TestGetSet(t *testing.T) { eachProtocol(t, testGetSet) }
+
+func testGetSet(t *testing.T, proto int) {
 	ctx := context.Background()
-	rc := start(t, Config{}).client(t)
+	rc := startProto(t, Config{}, proto).client(t)
 	str := must[string](t)
 
 	wantNil(t, rc.Get(ctx, "k").Err())
@@ -84,9 +86,11 @@ func TestGetSet(t *testing.T) {
 	wantErr(t, rc.Set(ctx, "", "v", 0).Err(), "ERR invalid request: empty key")
 }
 
-func TestDelExists(t *testing.T) {
+func TestDelExists(t *testing.T) { eachProtocol(t, testDelExists) }
+
+func testDelExists(t *testing.T, proto int) {
 	ctx := context.Background()
-	rc := start(t, Config{}).client(t)
+	rc := startProto(t, Config{}, proto).client(t)
 	n := must[int64](t)
 	must[string](t)(rc.MSet(ctx, "a", "1", "b", "2").Result())
 	if got := n(rc.Exists(ctx, "a", "b", "c", "a").Result()); got != 3 {
@@ -103,9 +107,11 @@ func TestDelExists(t *testing.T) {
 	}
 }
 
-func TestMGetMSet(t *testing.T) {
+func TestMGetMSet(t *testing.T) { eachProtocol(t, testMGetMSet) }
+
+func testMGetMSet(t *testing.T, proto int) {
 	ctx := context.Background()
-	rc := start(t, Config{}).client(t)
+	rc := startProto(t, Config{}, proto).client(t)
 	must[string](t)(rc.MSet(ctx, "a", "1", "b", "2", "a", "3").Result())
 	got := must[[]any](t)(rc.MGet(ctx, "a", "b", "c").Result())
 	if want := []any{"3", "2", nil}; !slices.Equal(got, want) {
@@ -129,9 +135,11 @@ func TestMGetMSet(t *testing.T) {
 	}
 }
 
-func TestIncr(t *testing.T) {
+func TestIncr(t *testing.T) { eachProtocol(t, testIncr) }
+
+func testIncr(t *testing.T, proto int) {
 	ctx := context.Background()
-	rc := start(t, Config{}).client(t)
+	rc := startProto(t, Config{}, proto).client(t)
 	n := must[int64](t)
 	for _, step := range []struct {
 		cmd  *redis.IntCmd
@@ -217,9 +225,11 @@ func TestIncrGivesUp(t *testing.T) {
 	}
 }
 
-func TestSetNXGetSetStrlenUpd(t *testing.T) {
+func TestSetNXGetSetStrlenUpd(t *testing.T) { eachProtocol(t, testSetNXGetSetStrlenUpd) }
+
+func testSetNXGetSetStrlenUpd(t *testing.T, proto int) {
 	ctx := context.Background()
-	rc := start(t, Config{}).client(t)
+	rc := startProto(t, Config{}, proto).client(t)
 	b := must[bool](t)
 	str := must[string](t)
 	if !b(rc.SetNX(ctx, "a", "1", 0).Result()) || b(rc.SetNX(ctx, "a", "2", 0).Result()) {
@@ -245,9 +255,11 @@ func TestSetNXGetSetStrlenUpd(t *testing.T) {
 	}
 }
 
-func TestNamespacesAndSelect(t *testing.T) {
+func TestNamespacesAndSelect(t *testing.T) { eachProtocol(t, testNamespacesAndSelect) }
+
+func testNamespacesAndSelect(t *testing.T, proto int) {
 	ctx := context.Background()
-	cn := start(t, Config{}).client(t).Conn()
+	cn := startProto(t, Config{}, proto).client(t).Conn()
 	defer cn.Close()
 	str := must[string](t)
 	if got := str(cn.Do(ctx, "NS").Text()); got != "default" {

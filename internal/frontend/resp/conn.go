@@ -125,23 +125,31 @@ func (c *conn) exec(args [][]byte) {
 	cmd.run(c, ctx, args)
 }
 
-// unknownCommand is Redis's error for a command it does not know, quoting
-// the first arguments (at most 128 bytes of them).
+// unknownCommand is Redis 7's error for a command it does not know: the
+// name (at most 128 bytes), then the first arguments, each quoted and
+// followed by a space, while that text is under 128 bytes (the last one
+// cut to fit). CR and LF become spaces, as Redis makes them.
 func unknownCommand(args [][]byte) string {
 	var b strings.Builder
 	b.WriteString("ERR unknown command '")
 	b.WriteString(truncate(args[0], 128))
 	b.WriteString("', with args beginning with: ")
-	room := 128
+	var quoted strings.Builder
 	for _, a := range args[1:] {
+		room := 128 - quoted.Len()
 		if room <= 0 {
 			break
 		}
-		s := truncate(a, room)
-		room -= len(s)
-		b.WriteString("'" + s + "' ")
+		quoted.WriteString("'" + truncate(a, room) + "' ")
 	}
-	return b.String()
+	b.WriteString(quoted.String())
+	out := []byte(b.String()) // bytes, not runes: arguments are binary
+	for i, ch := range out {
+		if ch == '\r' || ch == '\n' {
+			out[i] = ' '
+		}
+	}
+	return string(out)
 }
 
 func truncate(b []byte, n int) string { return string(b[:min(len(b), n)]) }

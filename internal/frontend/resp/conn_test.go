@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -64,9 +65,11 @@ func TestProtocolErrorCloses(t *testing.T) {
 }
 
 // The default bulk limit is the kv value limit.
-func TestOversizedBulk(t *testing.T) {
+func TestOversizedBulk(t *testing.T) { eachProtocol(t, testOversizedBulk) }
+
+func testOversizedBulk(t *testing.T, proto int) {
 	ctx := context.Background()
-	ts := start(t, Config{})
+	ts := startProto(t, Config{}, proto)
 	rc := ts.client(t)
 	limit := ts.kv.limits.MaxValue
 	must[string](t)(rc.Set(ctx, "k", strings.Repeat("v", limit), 0).Result())
@@ -97,6 +100,22 @@ func TestUnknownCommandAndArity(t *testing.T) {
 	long := strings.Repeat("x", 200)
 	c.send("NOPE " + long + " y\r\n")
 	c.expect("-ERR unknown command 'NOPE', with args beginning with: '" + long[:128] + "' \r\n")
+	// As Redis 7.0.15 answers: the quoted arguments stop at 128 bytes,
+	// quotes and spaces included; CR and LF become spaces.
+	a, b := strings.Repeat("a", 60), strings.Repeat("b", 60)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"foo", a, b, "cccc"}, "'foo', with args beginning with: '" + a + "' '" + b + "' 'cc' "},
+		{[]string{strings.Repeat("f", 200), "x"}, "'" + strings.Repeat("f", 128) + "', with args beginning with: 'x' "},
+		{[]string{"foo", "a\r\nb", "c\nd"}, "'foo', with args beginning with: 'a  b' 'c d' "},
+		{[]string{"fo\r\no", ""}, "'fo  o', with args beginning with: '' "},
+		{append([]string{"foo"}, slices.Repeat([]string{"x"}, 50)...), "'foo', with args beginning with: " + strings.Repeat("'x' ", 32)},
+	} {
+		c.send(string(encodeCommand(argsOf(tc.args...))))
+		c.expect("-ERR unknown command " + tc.want + "\r\n")
+	}
 	c.send("PING\r\n")
 	c.expect("+PONG\r\n")
 }
@@ -127,13 +146,15 @@ func (l *countingListener) Accept() (net.Conn, error) {
 
 // TestPipelining sends 10,000 commands in one write: the replies come in
 // order, in far fewer writes than commands.
-func TestPipelining(t *testing.T) {
+func TestPipelining(t *testing.T) { eachProtocol(t, testPipelining) }
+
+func testPipelining(t *testing.T, proto int) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cl := &countingListener{Listener: ln}
-	ts := start(t, Config{Listener: cl})
+	ts := startProto(t, Config{Listener: cl}, proto)
 	const n = 10000
 	var in, want bytes.Buffer
 	for i := range n {
@@ -306,8 +327,10 @@ func TestKVErrors(t *testing.T) {
 }
 
 // Errors reach the client as error replies, multi-key commands included.
-func TestKVErrorsEndToEnd(t *testing.T) {
-	ts := start(t, Config{})
+func TestKVErrorsEndToEnd(t *testing.T) { eachProtocol(t, testKVErrorsEndToEnd) }
+
+func testKVErrorsEndToEnd(t *testing.T, proto int) {
+	ts := startProto(t, Config{}, proto)
 	ts.kv.setHook(func(_ context.Context, op string, key []byte) error {
 		switch {
 		case string(key) == "down":

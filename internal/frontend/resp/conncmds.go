@@ -3,7 +3,6 @@ package resp
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -11,8 +10,10 @@ import (
 	"github.com/distkv/distkv/internal/keyspace"
 )
 
-// redisVersion is the Redis version distkv answers as: clients pick
-// features by it, and distkv speaks the RESP2 subset of Redis 7.0.
+// redisVersion is the Redis version distkv answers as, in HELLO and
+// INFO: clients pick features by it. distkv follows Redis 7.0's replies
+// (checked against Redis 7.0.15), in RESP2 and RESP3, for the commands it
+// has.
 const redisVersion = "7.0.0-distkv"
 
 func (c *conn) cmdPing(_ context.Context, args [][]byte) {
@@ -33,53 +34,101 @@ func (c *conn) cmdQuit(context.Context, [][]byte) {
 	c.quit = true
 }
 
-// cmdHello answers HELLO [protover [AUTH user pass] [SETNAME name]]. Only
-// RESP2 is spoken; clients that ask for 3 (go-redis does) fall back to 2.
-// There are no users, so AUTH is accepted as Redis accepts it for a
-// default user without a password.
+// cmdHello answers HELLO [protover [AUTH username password] [SETNAME
+// clientname]] as Redis 7 does: protover 2 or 3 switches the connection
+// to RESP2 or RESP3 (the reply itself comes in the new protocol), no
+// protover keeps the current one. distkv has no users yet, which is
+// Redis without a password: the default user accepts any password, any
+// other name is refused (see checkAuth). The reply describes the server:
+// a map in RESP3, a flat array of its pairs in RESP2.
 func (c *conn) cmdHello(_ context.Context, args [][]byte) {
+	proto := c.w.proto
 	if len(args) > 1 {
 		v, err := strconv.ParseInt(string(args[1]), 10, 64)
 		if err != nil {
 			c.w.error("ERR Protocol version is not an integer or out of range")
 			return
 		}
-		if v != 2 {
-			c.w.error("NOPROTO sorry, this protocol version is not supported")
+		if v != 2 && v != 3 {
+			c.w.error("NOPROTO unsupported protocol version")
 			return
 		}
+		proto = int(v)
 	}
-	name, setName := c.name, false
+	var user []byte
+	var name *string
 	for i := 2; i < len(args); i++ {
 		switch opt := strings.ToLower(string(args[i])); {
 		case opt == "auth" && i+2 < len(args):
+			user = args[i+1]
 			i += 2
 		case opt == "setname" && i+1 < len(args):
-			name, setName = string(args[i+1]), true
+			n := string(args[i+1])
+			name = &n
 			i++
 		default:
 			c.w.error("ERR Syntax error in HELLO option '" + string(args[i]) + "'")
 			return
 		}
 	}
-	if setName && !validClientName(name) {
-		c.w.error(errClientName)
-		return
+	if user != nil {
+		if msg := checkAuth(user); msg != "" {
+			c.w.error(msg)
+			return
+		}
 	}
-	c.name = name
-	c.w.array(14)
+	if name != nil {
+		if !validClientName(*name) {
+			c.w.error(errClientName)
+			return
+		}
+		c.name = *name
+	}
+	c.w.proto = proto
+	c.w.mapLen(7)
 	c.w.bulkString("server")
 	c.w.bulkString("redis")
 	c.w.bulkString("version")
 	c.w.bulkString(redisVersion)
 	c.w.bulkString("proto")
-	c.w.int(2)
+	c.w.int(int64(proto))
 	c.w.bulkString("id")
 	c.w.int(int64(c.id))
+	// standalone: distkv routes every key itself and does not speak the
+	// Redis Cluster protocol, so clients must not route (INFO's
+	// cluster_enabled:0 says the same).
 	for _, s := range []string{"mode", "standalone", "role", "master", "modules"} {
 		c.w.bulkString(s)
 	}
 	c.w.array(0)
+}
+
+// checkAuth is Redis 7's answer to credentials when no password is
+// configured, which is distkv's case until it has users: the default user
+// has no password and accepts any, and there is no other user. It
+// returns the error reply, or "" when the credentials are accepted.
+func checkAuth(user []byte) string {
+	if string(user) == "default" {
+		return ""
+	}
+	return "WRONGPASS invalid username-password pair or user is disabled."
+}
+
+// cmdAuth answers AUTH [username] password as Redis 7 does without a
+// configured password (see checkAuth).
+func (c *conn) cmdAuth(_ context.Context, args [][]byte) {
+	switch len(args) {
+	case 2:
+		c.w.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+	case 3:
+		if msg := checkAuth(args[1]); msg != "" {
+			c.w.error(msg)
+			return
+		}
+		c.w.simple("OK")
+	default:
+		c.w.error(errSyntax)
+	}
 }
 
 const errClientName = "ERR Client names cannot contain spaces, newlines or special characters."
@@ -93,79 +142,46 @@ func validClientName(s string) bool {
 	return true
 }
 
-// cmdClient answers CLIENT SETNAME, GETNAME, ID, INFO and SETINFO (which
-// client libraries send on connect and is accepted and ignored).
+// cmdClient answers CLIENT SETNAME, GETNAME, ID, INFO, SETINFO (which
+// client libraries send on connect and is accepted and ignored) and HELP.
 func (c *conn) cmdClient(_ context.Context, args [][]byte) {
-	sub := strings.ToLower(string(args[1]))
-	want := map[string]int{"setname": 3, "getname": 2, "id": 2, "info": 2, "setinfo": 4}
-	n, ok := want[sub]
-	switch {
-	case !ok:
-		c.w.error(unknownSubcommand(args[1], "CLIENT"))
-		return
-	case len(args) != n:
-		c.w.error("ERR wrong number of arguments for 'client|" + sub + "' command")
+	sub, ok := c.subcommand("client", args)
+	if !ok {
 		return
 	}
-	switch sub {
-	case "setname":
+	switch sub.name {
+	case "client|setname":
 		if !validClientName(string(args[2])) {
 			c.w.error(errClientName)
 			return
 		}
 		c.name = string(args[2])
 		c.w.simple("OK")
-	case "getname":
+	case "client|getname":
 		if c.name == "" {
 			c.w.null()
 			return
 		}
 		c.w.bulkString(c.name)
-	case "id":
+	case "client|id":
 		c.w.int(int64(c.id))
-	case "info":
-		c.w.bulkString(c.info())
-	case "setinfo":
+	case "client|info":
+		c.w.verbatim(c.info())
+	case "client|setinfo":
 		c.w.simple("OK")
+	case "client|help":
+		c.writeHelp(c.srv.cmds["client"], "", "")
 	}
 }
 
 // info is the connection's line for CLIENT INFO.
 func (c *conn) info() string {
-	return fmt.Sprintf("id=%d addr=%s laddr=%s name=%s db=0 ns=%s resp=2\n",
-		c.id, c.nc.RemoteAddr(), c.nc.LocalAddr(), c.name, displayNS(c.ns))
+	return fmt.Sprintf("id=%d addr=%s laddr=%s name=%s db=0 ns=%s resp=%d\n",
+		c.id, c.nc.RemoteAddr(), c.nc.LocalAddr(), c.name, displayNS(c.ns), c.w.proto)
 }
 
 func unknownSubcommand(sub []byte, cmd string) string {
 	return "ERR unknown subcommand '" + truncate(sub, 128) + "'. Try " + cmd + " HELP."
-}
-
-// cmdCommand answers COMMAND, COMMAND COUNT and COMMAND INFO from the
-// command table. COMMAND DOCS is an error on purpose: redis-cli 7 sends it
-// on connect and, refused, falls back to its built-in help and hints.
-func (c *conn) cmdCommand(_ context.Context, args [][]byte) {
-	if len(args) == 1 {
-		c.w.array(len(c.srv.cmds))
-		for _, name := range slices.Sorted(maps.Keys(c.srv.cmds)) {
-			c.srv.cmds[name].writeInfo(c.w)
-		}
-		return
-	}
-	switch sub := strings.ToLower(string(args[1])); sub {
-	case "count":
-		c.w.int(int64(len(c.srv.cmds)))
-	case "info":
-		c.w.array(len(args) - 2)
-		for _, a := range args[2:] {
-			if cmd, ok := c.srv.cmds[strings.ToLower(string(a))]; ok {
-				cmd.writeInfo(c.w)
-			} else {
-				c.w.null()
-			}
-		}
-	default:
-		c.w.error(unknownSubcommand(args[1], "COMMAND"))
-	}
 }
 
 // configParams are the only parameters CONFIG GET reports: the ones
@@ -173,23 +189,33 @@ func (c *conn) cmdCommand(_ context.Context, args [][]byte) {
 // RDB snapshots, no AOF: durability is Raft's).
 var configParams = [][2]string{{"appendonly", "no"}, {"databases", "1"}, {"save", ""}}
 
-// cmdConfig answers CONFIG GET pattern [pattern ...]; nothing can be set.
+// cmdConfig answers CONFIG GET pattern [pattern ...] with a map of the
+// matching parameters, and CONFIG HELP. Nothing can be set: Redis's other
+// subcommands are refused as unsupported.
 func (c *conn) cmdConfig(_ context.Context, args [][]byte) {
-	if strings.ToLower(string(args[1])) != "get" {
+	if c.srv.cmds["config"].sub(string(args[1])) == nil {
 		c.w.error("ERR CONFIG " + strings.ToUpper(truncate(args[1], 32)) + " is not supported by distkv")
 		return
 	}
-	if len(args) < 3 {
-		c.w.error("ERR wrong number of arguments for 'config|get' command")
+	sub, ok := c.subcommand("config", args)
+	if !ok {
 		return
 	}
-	var out []string
+	if sub.name == "config|help" {
+		c.writeHelp(c.srv.cmds["config"], "", "")
+		return
+	}
+	var out [][2]string
 	for _, p := range configParams {
 		if slices.ContainsFunc(args[2:], func(pat []byte) bool { return match(pat, []byte(p[0])) }) {
-			out = append(out, p[0], p[1])
+			out = append(out, p)
 		}
 	}
-	c.w.strings(out...)
+	c.w.mapLen(len(out))
+	for _, p := range out {
+		c.w.bulkString(p[0])
+		c.w.bulkString(p[1])
+	}
 }
 
 func (c *conn) cmdSelect(_ context.Context, args [][]byte) {

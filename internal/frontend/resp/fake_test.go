@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"io"
 	"maps"
@@ -246,6 +247,25 @@ type testServer struct {
 	*Server
 	kv   *fakeKV
 	node *fakeNode
+	// proto is the protocol client() asks for (0: go-redis's default, 3).
+	proto int
+}
+
+// eachProtocol runs test twice, as subtests RESP2 and RESP3, with the
+// protocol the test's clients are to speak: every command must give the
+// same answers in both.
+func eachProtocol(t *testing.T, test func(t *testing.T, proto int)) {
+	for _, proto := range []int{2, 3} {
+		t.Run(fmt.Sprintf("RESP%d", proto), func(t *testing.T) { test(t, proto) })
+	}
+}
+
+// startProto is start with clients speaking proto.
+func startProto(t *testing.T, cfg Config, proto int) *testServer {
+	t.Helper()
+	ts := start(t, cfg)
+	ts.proto = proto
+	return ts
 }
 
 // start serves cfg (KV, Node and Listener filled in when unset) until the
@@ -282,10 +302,10 @@ func start(t *testing.T, cfg Config) *testServer {
 }
 
 // client is a go-redis client of the server, closed when the test ends.
-// It asks for RESP3 first, as go-redis does by default.
+// It speaks ts.proto; by default RESP3, as go-redis does.
 func (ts *testServer) client(t *testing.T) *redis.Client {
 	t.Helper()
-	rc := redis.NewClient(&redis.Options{Addr: ts.Addr().String(), MaxRetries: -1, ReadTimeout: time.Minute})
+	rc := redis.NewClient(&redis.Options{Addr: ts.Addr().String(), Protocol: ts.proto, MaxRetries: -1, ReadTimeout: time.Minute})
 	t.Cleanup(func() { rc.Close() })
 	return rc
 }
@@ -338,8 +358,16 @@ func (r *raw) expectClosed() {
 	}
 }
 
-// reply reads one RESP2 reply: a string for a status, an error, an int64,
-// []byte or nil for a bulk string, []any for an array.
+// Replies that only RESP3 has, as raw.reply returns them.
+type (
+	respMap  []any // a map's keys and values, in order: k1, v1, k2, v2...
+	respSet  []any
+	verbatim string // without its format prefix ("txt:")
+)
+
+// reply reads one reply: a string for a status, an error, an int64,
+// []byte or nil for a bulk string, []any for an array; in RESP3 also nil
+// for a null, respMap, respSet and verbatim.
 func (r *raw) reply() any {
 	r.t.Helper()
 	r.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
@@ -349,6 +377,13 @@ func (r *raw) reply() any {
 	}
 	kind, body := line[0], strings.TrimSuffix(line[1:], "\r\n")
 	n, _ := strconv.Atoi(body)
+	replies := func(n int) []any {
+		out := make([]any, n)
+		for i := range out {
+			out[i] = r.reply()
+		}
+		return out
+	}
 	switch kind {
 	case '+':
 		return body
@@ -357,7 +392,9 @@ func (r *raw) reply() any {
 	case ':':
 		v, _ := strconv.ParseInt(body, 10, 64)
 		return v
-	case '$':
+	case '_':
+		return nil
+	case '$', '=':
 		if n < 0 {
 			return nil
 		}
@@ -365,13 +402,16 @@ func (r *raw) reply() any {
 		if _, err := io.ReadFull(r.br, b); err != nil {
 			r.t.Fatal(err)
 		}
+		if kind == '=' {
+			return verbatim(strings.TrimPrefix(string(b[:n]), "txt:"))
+		}
 		return b[:n]
 	case '*':
-		out := make([]any, n)
-		for i := range out {
-			out[i] = r.reply()
-		}
-		return out
+		return replies(n)
+	case '%':
+		return respMap(replies(2 * n))
+	case '~':
+		return respSet(replies(n))
 	}
 	r.t.Fatalf("not a reply: %q", line)
 	return nil

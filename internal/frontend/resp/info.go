@@ -16,7 +16,7 @@ var infoSections = []string{"server", "clients", "cluster", "keyspace"}
 
 // cmdInfo answers INFO [section ...]. Without a section, or with "all",
 // "default" or "everything", it prints every section; an unknown section
-// prints nothing, as in Redis.
+// prints nothing, as in Redis. The text is a verbatim string in RESP3.
 func (c *conn) cmdInfo(ctx context.Context, args [][]byte) {
 	want := map[string]bool{}
 	for _, a := range args[1:] {
@@ -48,7 +48,7 @@ func (c *conn) cmdInfo(ctx context.Context, args [][]byte) {
 			c.infoKeyspace(&b, st, stErr)
 		}
 	}
-	c.w.bulkString(b.String())
+	c.w.verbatim(b.String())
 }
 
 func field(b *strings.Builder, name string, v any) { fmt.Fprintf(b, "%s:%v\r\n", name, v) }

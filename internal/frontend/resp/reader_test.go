@@ -205,6 +205,37 @@ func TestWriter(t *testing.T) {
 	}
 }
 
+// The writer's RESP3 types, and what they are in RESP2.
+func TestWriterProtocols(t *testing.T) {
+	for _, tc := range []struct {
+		proto int
+		want  string
+	}{
+		{2, "$-1\r\n*4\r\n$1\r\nk\r\n:1\r\n$1\r\nj\r\n$-1\r\n*1\r\n+f\r\n$6\r\nx:1\r\ny\r\n*0\r\n*0\r\n$0\r\n\r\n"},
+		{3, "_\r\n%2\r\n$1\r\nk\r\n:1\r\n$1\r\nj\r\n_\r\n~1\r\n+f\r\n=10\r\ntxt:x:1\r\ny\r\n%0\r\n~0\r\n=4\r\ntxt:\r\n"},
+	} {
+		var buf bytes.Buffer
+		w := newWriter(&buf)
+		w.proto = tc.proto
+		w.null()
+		w.mapLen(2)
+		w.bulkString("k")
+		w.int(1)
+		w.bulkString("j")
+		w.null()
+		w.setLen(1)
+		w.simple("f")
+		w.verbatim("x:1\r\ny")
+		w.mapLen(0)
+		w.setLen(0)
+		w.verbatim("")
+		w.bw.Flush()
+		if buf.String() != tc.want {
+			t.Errorf("RESP%d: got %q, want %q", tc.proto, buf.String(), tc.want)
+		}
+	}
+}
+
 // A reader over a slow source reads a command split at every byte.
 func TestReadByteAtATime(t *testing.T) {
 	in := "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nv\r\nxy\r\nSET \"a b\" c\r\n"

@@ -23,9 +23,11 @@ func (ts *testServer) fill(ns, prefix string, n int) []string {
 	return keys
 }
 
-func TestScan(t *testing.T) {
+func TestScan(t *testing.T) { eachProtocol(t, testScan) }
+
+func testScan(t *testing.T, proto int) {
 	ctx := context.Background()
-	ts := start(t, Config{})
+	ts := startProto(t, Config{}, proto)
 	rc := ts.client(t)
 	keys := ts.fill("", "key:", 1000)
 	all := append(slices.Clone(keys), ts.fill("", "other:", 100)...)
@@ -96,9 +98,11 @@ func TestScan(t *testing.T) {
 
 // A cursor resumes the scan even if keys are deleted and added meanwhile,
 // on any connection.
-func TestScanCursorAcrossChanges(t *testing.T) {
+func TestScanCursorAcrossChanges(t *testing.T) { eachProtocol(t, testScanCursorAcrossChanges) }
+
+func testScanCursorAcrossChanges(t *testing.T, proto int) {
 	ctx := context.Background()
-	ts := start(t, Config{})
+	ts := startProto(t, Config{}, proto)
 	keys := ts.fill("", "k", 20)
 	a, b := ts.client(t).Conn(), ts.client(t).Conn()
 	defer a.Close()
@@ -130,9 +134,11 @@ func must2(t *testing.T) func(page []string, cursor uint64, err error) ([]string
 	}
 }
 
-func TestKeys(t *testing.T) {
+func TestKeys(t *testing.T) { eachProtocol(t, testKeys) }
+
+func testKeys(t *testing.T, proto int) {
 	ctx := context.Background()
-	ts := start(t, Config{})
+	ts := startProto(t, Config{}, proto)
 	rc := ts.client(t)
 	keys := ts.fill("", "key:", 1000)
 	ts.fill("", "x", 5)
@@ -153,9 +159,11 @@ func TestKeys(t *testing.T) {
 	}
 }
 
-func TestDBSize(t *testing.T) {
+func TestDBSize(t *testing.T) { eachProtocol(t, testDBSize) }
+
+func testDBSize(t *testing.T, proto int) {
 	ctx := context.Background()
-	ts := start(t, Config{})
+	ts := startProto(t, Config{}, proto)
 	cn := ts.client(t).Conn()
 	defer cn.Close()
 	ts.fill("", "k", 123)
@@ -179,9 +187,11 @@ func TestDBSize(t *testing.T) {
 	}
 }
 
-func TestScanErrors(t *testing.T) {
+func TestScanErrors(t *testing.T) { eachProtocol(t, testScanErrors) }
+
+func testScanErrors(t *testing.T, proto int) {
 	ctx := context.Background()
-	ts := start(t, Config{})
+	ts := startProto(t, Config{}, proto)
 	rc := ts.client(t)
 	ts.kv.setHook(func(_ context.Context, op string, _ []byte) error {
 		if op == "scan" {

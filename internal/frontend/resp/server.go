@@ -1,6 +1,6 @@
-// Package resp serves distkv over the Redis protocol (RESP2), so redis-cli,
-// Redis client libraries and a plain TCP line such as "SET k v" reach the kv
-// service.
+// Package resp serves distkv over the Redis protocol — RESP2, and RESP3 on
+// a connection that sends HELLO 3 — so redis-cli, Redis client libraries
+// and a plain TCP line such as "SET k v" reach the kv service.
 package resp
 
 import (
