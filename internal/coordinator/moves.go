@@ -159,6 +159,13 @@ func (d *Driver) stepStrong(ctx context.Context, m *membership.Map, ns *membersh
 			return false, st, nil
 		}
 		if from != 0 && conf.IsVoter(uint64(from)) {
+			if ld.LeaderReplica == uint64(from) && len(conf.Voters) == 1 {
+				// A single replica: no other voter can take the
+				// leadership, so to votes beside from first (two
+				// voters, both needed), then takes it, then from goes.
+				return change("promoting "+to.String()+" beside the only voter "+from.String(),
+					multiraft.Change{Type: multiraft.AddVoter, Replica: uint64(to)})
+			}
 			if ld.LeaderReplica == uint64(from) {
 				return d.moveLeadership(ctx, leader, sh.Group, ld, from)
 			}
