@@ -83,13 +83,16 @@ type Layout struct {
 
 // ShardOf returns the shard, in [0, Shards), that key belongs to. The
 // answer depends only on the key and the layout, so every node (and every
-// client that routes by itself) computes the same one. It panics if Shards
-// is not positive; Namespace.Validate rules that out.
+// client that routes by itself) computes the same one. An internal key
+// goes where the user key it belongs to goes (see RoutingKey): every
+// caller — routing, reshards' copies and filters, the leaderless
+// engine — places a hash's keys with its user key by calling this. It
+// panics if Shards is not positive; Namespace.Validate rules that out.
 func (l Layout) ShardOf(key []byte) int {
 	if l.Shards <= 0 {
 		panic(fmt.Sprintf("keyspace: ShardOf with %d shards", l.Shards))
 	}
-	h := xxhash.Sum64(key)
+	h := xxhash.Sum64(RoutingKey(key))
 	if l.Sharding == ShardingJump {
 		return JumpHash(h, l.Shards)
 	}
