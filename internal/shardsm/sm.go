@@ -22,6 +22,10 @@ var (
 	ErrExists = errors.New("kv: key exists")
 	// ErrVersionMismatch: a compare-and-set found another version.
 	ErrVersionMismatch = errors.New("kv: version mismatch")
+	// ErrWrongType: the key holds another kind of value than the
+	// operation works on — a string where a hash field is read or
+	// written, or a hash where a string is read.
+	ErrWrongType = errors.New("kv: key holds the wrong kind of value")
 )
 
 // VersionMismatchError reports the version a compare-and-set found (0 when
@@ -70,6 +74,11 @@ type SM struct {
 	keys atomic.Int64
 	// pendingKeys is this cycle's change to keys, published on Committed.
 	pendingKeys int64
+	// hashes is set once the shard may hold a hash (it held a marker when
+	// loaded, or one was written since): until then a write or read of a
+	// plain key need not look for a hash under it. Never cleared but by
+	// reloading.
+	hashes atomic.Bool
 	versions    *versionCache
 	// rec is the shard's record as of the last committed cycle, for
 	// readers; pending is this cycle's, for Apply (nil: unchanged).
@@ -108,11 +117,21 @@ func New(cfg Config) (*SM, error) {
 
 func (sm *SM) load() error {
 	var n int64
+	hashes := false
 	start, end := storage.DataRange(sm.group, nil)
-	if err := sm.engine.Scan(start, end, func(k, v []byte) bool { n++; return true }); err != nil {
+	err := sm.engine.Scan(start, end, func(k, v []byte) bool {
+		key := storage.UserKey(k)
+		if countsAsKey(key) {
+			n++
+		}
+		hashes = hashes || isMarker(key)
+		return true
+	})
+	if err != nil {
 		return err
 	}
 	sm.keys.Store(n)
+	sm.hashes.Store(hashes)
 	b, _, err := sm.engine.Get(storage.ShardRecordKey(sm.group))
 	if err != nil {
 		return err
@@ -125,8 +144,22 @@ func (sm *SM) load() error {
 	return nil
 }
 
-// Keys returns the number of keys this replica holds.
+// Keys returns the number of keys this replica holds, as users count
+// them: strings and hashes (a hash's fields are not keys).
 func (sm *SM) Keys() int64 { return sm.keys.Load() }
+
+// MayHoldHashes reports whether the shard may hold a hash; false means
+// it certainly holds none, so a read of a missing plain key need not look
+// for one.
+func (sm *SM) MayHoldHashes() bool { return sm.hashes.Load() }
+
+// countsAsKey reports whether a stored key is a key as users count them:
+// a plain key or a hash's marker, not a hash's field.
+func countsAsKey(key []byte) bool { return !keyspace.IsInternal(key) || isMarker(key) }
+
+func isMarker(key []byte) bool {
+	return keyspace.IsInternal(key) && len(key) > len(keyspace.InternalPrefix) && key[len(keyspace.InternalPrefix)] == keyspace.FormHashMarker
+}
 
 // current returns the record Apply works on.
 func (sm *SM) current() *record {
@@ -167,26 +200,139 @@ func (sm *SM) Apply(b *storage.Batch, index uint64, cmd []byte) any {
 	if err := rec.admitWrite(c.Key); err != nil {
 		return Outcome{Err: err}
 	}
-	dk := storage.DataKey(sm.group, c.Key)
-	cur, found := sm.version(b, dk, c.Key)
-	if err := check(c, found, cur); err != nil {
+	if keyspace.IsInternal(c.Key) {
+		return sm.applyHash(b, index, rec, c)
+	}
+	cur, found := sm.version(b, storage.DataKey(sm.group, c.Key), c.Key)
+	// A key holds a string or a hash, never both: a put of a string
+	// replaces a hash, a delete deletes whichever is there, and the
+	// conditions see the key as present if either is.
+	present, curVersion, isHash := found, cur, false
+	if !found && sm.hashes.Load() {
+		mk := keyspace.HashMarkerKey(c.Key)
+		if gen, ok := sm.version(b, storage.DataKey(sm.group, mk), mk); ok {
+			present, curVersion, isHash = true, gen, true
+		}
+	}
+	if err := check(c, present, curVersion); err != nil {
 		return Outcome{Err: err}
 	}
 	version := rec.VersionBase + index
-	if m := rec.Migration; m != nil && m.class(c.Key) == outgoing {
-		sm.trackDelete(b, c)
+	if isHash {
+		sm.dropHash(b, rec, c.Key)
 	}
 	switch c.Op {
 	case OpPut:
-		sm.set(b, c.Key, version, c.Value, found)
+		sm.write(b, rec, c.Key, version, c.Value, found)
 		sm.record(Change{Group: sm.group, Key: c.Key, Value: c.Value, Version: version})
-		return Outcome{Version: version, Created: !found}
+		return Outcome{Version: version, Created: !present}
 	case OpDelete:
-		sm.del(b, c.Key)
+		if found {
+			sm.erase(b, rec, c.Key)
+		}
 		sm.record(Change{Group: sm.group, Key: c.Key, Version: version, Deleted: true})
 		return Outcome{Version: version}
 	}
 	return Outcome{Err: errBadCommand}
+}
+
+// applyHash applies a put or delete of one field of a hash. The command's
+// key is the field's key with generation 0, "the current generation":
+// the field of the hash the key holds now. A put to a key that holds no
+// hash creates one (its marker, whose version is the new generation) in
+// the same write; a delete of a hash's last field deletes its marker too,
+// so a hash is never empty. The conditions (create-only, update-only,
+// compare-and-set) apply to the field. Change events are not emitted for
+// hash fields.
+func (sm *SM) applyHash(b *storage.Batch, index uint64, rec *record, c Command) Outcome {
+	ik, ok := keyspace.ParseInternal(c.Key)
+	if !ok || ik.Form != keyspace.FormHashField || ik.Gen != 0 {
+		return Outcome{Err: fmt.Errorf("%w: internal key %q is not a field of a hash's current generation", errBadCommand, c.Key)}
+	}
+	if _, isString := sm.version(b, storage.DataKey(sm.group, ik.Key), ik.Key); isString {
+		return Outcome{Err: ErrWrongType}
+	}
+	mk := keyspace.HashMarkerKey(ik.Key)
+	gen, exists := sm.version(b, storage.DataKey(sm.group, mk), mk)
+	var (
+		fk    []byte
+		cur   uint64
+		found bool
+	)
+	if exists {
+		fk = keyspace.HashFieldKey(ik.Key, gen, ik.Field)
+		cur, found = sm.version(b, storage.DataKey(sm.group, fk), fk)
+	}
+	if err := check(c, found, cur); err != nil {
+		return Outcome{Err: err}
+	}
+	version := rec.VersionBase + index
+	switch c.Op {
+	case OpPut:
+		if !exists {
+			gen = version
+			sm.write(b, rec, mk, version, nil, false)
+			fk = keyspace.HashFieldKey(ik.Key, gen, ik.Field)
+		}
+		sm.write(b, rec, fk, version, c.Value, found)
+		return Outcome{Version: version, Created: !found}
+	case OpDelete:
+		sm.erase(b, rec, fk)
+		if !sm.anyField(b, ik.Key, gen) {
+			sm.erase(b, rec, mk)
+		}
+		return Outcome{Version: version}
+	}
+	return Outcome{Err: errBadCommand}
+}
+
+// dropHash deletes the hash under key: its marker and every field key of
+// any generation (reading them through the batch, so fields this cycle
+// wrote are deleted too).
+func (sm *SM) dropHash(b *storage.Batch, rec *record, key []byte) {
+	var fields [][]byte
+	start, end := storage.DataRange(sm.group, keyspace.HashFieldsPrefix(key))
+	err := b.Scan(start, end, func(k, _ []byte) bool {
+		fields = append(fields, append([]byte(nil), storage.UserKey(k)...))
+		return true
+	})
+	if err != nil {
+		panic(fmt.Sprintf("shardsm: reading the fields of hash %q during apply: %v", key, err))
+	}
+	for _, fk := range fields {
+		sm.erase(b, rec, fk)
+	}
+	sm.erase(b, rec, keyspace.HashMarkerKey(key))
+}
+
+// anyField reports whether generation gen of the hash under key has a
+// field, as of the batch.
+func (sm *SM) anyField(b *storage.Batch, key []byte, gen uint64) bool {
+	found := false
+	start, end := storage.DataRange(sm.group, keyspace.HashFieldPrefix(key, gen))
+	err := b.Scan(start, end, func(_, _ []byte) bool { found = true; return false })
+	if err != nil {
+		panic(fmt.Sprintf("shardsm: reading the fields of hash %q during apply: %v", key, err))
+	}
+	return found
+}
+
+// write stores key as a write of a command (not a reshard's copy): a key
+// moving out has its delete record cancelled.
+func (sm *SM) write(b *storage.Batch, rec *record, key []byte, version uint64, value []byte, existed bool) {
+	if m := rec.Migration; m != nil && m.class(key) == outgoing {
+		sm.track(b, key, false)
+	}
+	sm.set(b, key, version, value, existed)
+}
+
+// erase deletes key as a write of a command: a key moving out gets a
+// delete record, so the reshard's final copy deletes it on the target.
+func (sm *SM) erase(b *storage.Batch, rec *record, key []byte) {
+	if m := rec.Migration; m != nil && m.class(key) == outgoing {
+		sm.track(b, key, true)
+	}
+	sm.del(b, key)
 }
 
 func (sm *SM) set(b *storage.Batch, key []byte, version uint64, value []byte, existed bool) {
@@ -194,8 +340,11 @@ func (sm *SM) set(b *storage.Batch, key []byte, version uint64, value []byte, ex
 		panic(fmt.Sprintf("shardsm: writing %q during apply: %v", key, err))
 	}
 	sm.versions.set(key, version)
-	if !existed {
+	if !existed && countsAsKey(key) {
 		sm.pendingKeys++
+	}
+	if isMarker(key) {
+		sm.hashes.Store(true)
 	}
 }
 
@@ -204,22 +353,24 @@ func (sm *SM) del(b *storage.Batch, key []byte) {
 		panic(fmt.Sprintf("shardsm: deleting %q during apply: %v", key, err))
 	}
 	sm.versions.set(key, 0)
-	sm.pendingKeys--
+	if countsAsKey(key) {
+		sm.pendingKeys--
+	}
 }
 
-// trackDelete keeps the record of keys moving out that were deleted since
-// the reshard began (a later put of the key cancels it), so the final copy
+// track keeps the record of keys moving out that were deleted since the
+// reshard began (a later put of the key cancels it), so the final copy
 // can delete them on the target too.
-func (sm *SM) trackDelete(b *storage.Batch, c Command) {
-	k := storage.MovedDeleteKey(sm.group, c.Key)
+func (sm *SM) track(b *storage.Batch, key []byte, deleted bool) {
+	k := storage.MovedDeleteKey(sm.group, key)
 	var err error
-	if c.Op == OpDelete {
+	if deleted {
 		err = b.Set(k, nil)
 	} else {
 		err = b.Delete(k)
 	}
 	if err != nil {
-		panic(fmt.Sprintf("shardsm: tracking %q: %v", c.Key, err))
+		panic(fmt.Sprintf("shardsm: tracking %q: %v", key, err))
 	}
 }
 
