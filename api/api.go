@@ -29,6 +29,7 @@ const (
 	CodeNamespaceNotFound = "namespace_not_found" // 404: no such namespace
 	CodeExists            = "exists"              // 409: create-only write, key present
 	CodeVersionMismatch   = "version_mismatch"    // 409: compare-and-set failed
+	CodeWrongType         = "wrong_type"          // 409: the key holds a hash (written over Redis), not a string
 	CodeNamespaceExists   = "namespace_exists"    // 409: namespace exists with other settings
 	CodeInvalid           = "invalid"             // 400: malformed request
 	CodeTooLarge          = "too_large"           // 413: key, value or body over its limit

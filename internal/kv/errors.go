@@ -17,6 +17,9 @@ var (
 	// ErrVersionMismatch: a compare-and-set found another version; see
 	// *VersionMismatchError for the current one.
 	ErrVersionMismatch = shardsm.ErrVersionMismatch
+	// ErrWrongType: the key holds a hash where a string is read, or a
+	// string where a hash field is read or written.
+	ErrWrongType = shardsm.ErrWrongType
 	// ErrNoNamespace: the namespace does not exist.
 	ErrNoNamespace = errors.New("kv: no such namespace")
 	// ErrUnavailable: the shard has no reachable leader with a quorum;

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/distkv/distkv/internal/keyspace"
 	"github.com/distkv/distkv/internal/replication/multiraft"
 	"github.com/distkv/distkv/internal/shardsm"
 	"github.com/distkv/distkv/internal/storage"
@@ -98,8 +99,72 @@ func (s *Service) propose(ctx context.Context, q *request) (*response, error) {
 	return &response{version: o.Version, created: o.Created}, nil
 }
 
+// readLocal reads a key of this node's replica: a string, or — for the
+// key of a hash field with generation 0 — that field of the hash the key
+// holds now (see keyspace.InternalPrefix). A plain key holding a hash is
+// ErrWrongType.
 func (s *Service) readLocal(q *request) (*response, error) {
-	raw, found, err := s.cfg.Engine.Get(storage.DataKey(q.group, q.key))
+	if keyspace.IsInternal(q.key) {
+		return s.readField(q)
+	}
+	p, err := readValue(s.cfg.Engine, q.group, q.key)
+	if err != nil || p.found {
+		return p, err
+	}
+	if sm := s.sm(q.group); sm != nil && !sm.MayHoldHashes() {
+		return p, nil
+	}
+	// Missing as a string: a hash, if the key holds one. Both are read
+	// from one snapshot, as one state (a string can replace a hash between
+	// two reads of the engine).
+	snap := s.cfg.Engine.NewSnapshot()
+	defer snap.Close()
+	if p, err = readValue(snap, q.group, q.key); err != nil || p.found {
+		return p, err
+	}
+	m, err := readValue(snap, q.group, keyspace.HashMarkerKey(q.key))
+	if err != nil {
+		return nil, err
+	}
+	if m.found {
+		return nil, ErrWrongType
+	}
+	return &response{}, nil
+}
+
+// readField reads one field of the hash under a key, from one snapshot:
+// ErrWrongType if the key holds a string, not found if it holds no hash
+// or the hash no such field.
+func (s *Service) readField(q *request) (*response, error) {
+	ik, ok := keyspace.ParseInternal(q.key)
+	if !ok || ik.Form != keyspace.FormHashField || ik.Gen != 0 {
+		return nil, invalidf("internal key %q is not a field of a hash's current generation", q.key)
+	}
+	snap := s.cfg.Engine.NewSnapshot()
+	defer snap.Close()
+	gen, err := hashGeneration(snap, q.group, ik.Key)
+	if err != nil || gen == 0 {
+		return &response{}, err
+	}
+	return readValue(snap, q.group, keyspace.HashFieldKey(ik.Key, gen, ik.Field))
+}
+
+// hashGeneration returns the generation of the hash under key as r holds
+// it (0: none), or ErrWrongType if key holds a string.
+func hashGeneration(r storage.Reader, group uint64, key []byte) (uint64, error) {
+	str, err := readValue(r, group, key)
+	switch {
+	case err != nil:
+		return 0, err
+	case str.found:
+		return 0, ErrWrongType
+	}
+	m, err := readValue(r, group, keyspace.HashMarkerKey(key))
+	return m.version, err
+}
+
+func readValue(r storage.Reader, group uint64, key []byte) (*response, error) {
+	raw, found, err := r.Get(storage.DataKey(group, key))
 	if err != nil || !found {
 		return &response{}, err
 	}
@@ -112,23 +177,111 @@ func (s *Service) readLocal(q *request) (*response, error) {
 
 // scanLocal scans this node's replica; filter, if set, passes the keys the
 // scan's layout puts in this shard (during a reshard a shard holds keys
-// of two layouts).
+// of two layouts). A scan of user keys never shows internal keys; with
+// q.hashes it lists the keys holding hashes among the strings, both read
+// from one snapshot. A scan whose prefix is a hash's fields (generation
+// 0) lists the fields of the hash the key holds now.
 func (s *Service) scanLocal(q *request, filter func([]byte) bool) (*response, error) {
-	start, end := storage.DataRange(q.group, q.prefix)
-	if len(q.after) > 0 {
-		after := storage.DataKey(q.group, append(append([]byte(nil), q.after...), 0))
-		if bytes.Compare(after, start) > 0 {
-			start = after
-		}
+	if keyspace.IsInternal(q.prefix) {
+		return s.scanFields(q, filter)
+	}
+	var r storage.Reader = s.cfg.Engine
+	if q.hashes {
+		snap := s.cfg.Engine.NewSnapshot()
+		defer snap.Close()
+		r = snap
 	}
 	p := &response{}
+	// User keys, around the internal range.
+	is, ie := keyspace.InternalRange()
+	start, end := storage.DataRange(q.group, q.prefix)
+	start = scanStart(q.group, start, q.after)
+	below, above := storage.DataKey(q.group, is), storage.DataKey(q.group, ie)
+	if bytes.Compare(start, below) < 0 {
+		if err := scanInto(r, p, start, minKey(end, below), q, filter, false); err != nil || p.more {
+			return p, err
+		}
+	}
+	if bytes.Compare(end, above) > 0 {
+		if err := scanInto(r, p, maxKey(start, above), end, q, filter, false); err != nil {
+			return p, err
+		}
+	}
+	if !q.hashes {
+		return p, nil
+	}
+	hp := &response{}
+	ms, me := storage.DataRange(q.group, keyspace.HashMarkerPrefix(q.prefix))
+	if q.after != nil {
+		ms = scanStart(q.group, ms, keyspace.HashMarkerKey(q.after))
+	}
+	if err := scanInto(r, hp, ms, me, q, filter, true); err != nil {
+		return nil, err
+	}
+	// The first q.limit of both lists in key order: every key not listed
+	// sorts after every key listed, since each list holds its own first
+	// q.limit keys.
+	p.entries = append(p.entries, hp.entries...)
+	sortEntries(p.entries)
+	p.more = p.more || hp.more
+	if len(p.entries) > q.limit {
+		p.entries, p.more = p.entries[:q.limit], true
+	}
+	return p, nil
+}
+
+// scanFields lists fields of the hash under the key of q.prefix (a field
+// key of generation 0, its field part a prefix of field names), after
+// q.after (a field key of generation 0 too). Entries carry the field keys
+// with the hash's generation, so a caller reading page after page sees if
+// the hash was replaced between pages.
+func (s *Service) scanFields(q *request, filter func([]byte) bool) (*response, error) {
+	ik, ok := keyspace.ParseInternal(q.prefix)
+	if !ok || ik.Form != keyspace.FormHashField || ik.Gen != 0 {
+		return nil, invalidf("internal prefix %q is not of a hash's current fields", q.prefix)
+	}
+	snap := s.cfg.Engine.NewSnapshot()
+	defer snap.Close()
+	gen, err := hashGeneration(snap, q.group, ik.Key)
+	if err != nil || gen == 0 {
+		return &response{}, err
+	}
+	start, end := storage.DataRange(q.group, keyspace.HashFieldKey(ik.Key, gen, ik.Field))
+	if q.after != nil {
+		ia, ok := keyspace.ParseInternal(q.after)
+		if !ok || ia.Form != keyspace.FormHashField || ia.Gen != 0 || !bytes.Equal(ia.Key, ik.Key) {
+			return nil, invalidf("scan of hash %q resumes after %q, not one of its fields", ik.Key, q.after)
+		}
+		start = scanStart(q.group, start, keyspace.HashFieldKey(ik.Key, gen, ia.Field))
+	}
+	p := &response{}
+	return p, scanInto(snap, p, start, end, q, filter, false)
+}
+
+// scanStart is where a scan of [start, ...) resumes after user key after.
+func scanStart(group uint64, start, after []byte) []byte {
+	if len(after) == 0 {
+		return start
+	}
+	a := storage.DataKey(group, append(append([]byte(nil), after...), 0))
+	return maxKey(start, a)
+}
+
+// scanInto appends to p the entries of [start, end) that filter passes,
+// until p holds q.limit entries (then p.more is set if any remain).
+// Marker keys (markers) are listed as the user keys of their hashes.
+func scanInto(r storage.Reader, p *response, start, end []byte, q *request, filter func([]byte) bool, markers bool) error {
+	if bytes.Compare(start, end) >= 0 {
+		return nil
+	}
 	var decErr error
-	err := s.cfg.Engine.Scan(start, end, func(k, v []byte) bool {
+	err := r.Scan(start, end, func(k, v []byte) bool {
 		if len(p.entries) == q.limit {
 			p.more = true
 			return false
 		}
-		if filter != nil && !filter(storage.UserKey(k)) {
+		key := storage.UserKey(k)
+		if filter != nil && !filter(key) {
 			return true
 		}
 		ver, val, err := shardsm.DecodeValue(v)
@@ -136,12 +289,29 @@ func (s *Service) scanLocal(q *request, filter func([]byte) bool) (*response, er
 			decErr = err
 			return false
 		}
-		e := Entry{Key: append([]byte(nil), storage.UserKey(k)...), Version: ver}
-		if q.values {
+		e := Entry{Key: append([]byte(nil), key...), Version: ver}
+		switch {
+		case markers:
+			e.Key, e.Hash = append([]byte(nil), key[len(keyspace.HashMarkerKey(nil)):]...), true
+		case q.values:
 			e.Value = append([]byte(nil), val...)
 		}
 		p.entries = append(p.entries, e)
 		return true
 	})
-	return p, errors.Join(err, decErr)
+	return errors.Join(err, decErr)
+}
+
+func minKey(a, b []byte) []byte {
+	if bytes.Compare(a, b) < 0 {
+		return a
+	}
+	return b
+}
+
+func maxKey(a, b []byte) []byte {
+	if bytes.Compare(a, b) > 0 {
+		return a
+	}
+	return b
 }

@@ -184,7 +184,7 @@ func retryable(q *request, err error) bool {
 // isDefinite reports errors that are answers, not failures.
 func isDefinite(err error) bool {
 	var moved *shardsm.MovedError
-	return errors.As(err, &moved) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrUnknownMember) || errors.Is(err, ErrExists) || errors.Is(err, ErrVersionMismatch) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrNamespaceExists)
+	return errors.As(err, &moved) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrWrongType) || errors.Is(err, ErrConflict) || errors.Is(err, ErrUnknownMember) || errors.Is(err, ErrExists) || errors.Is(err, ErrVersionMismatch) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrNamespaceExists)
 }
 
 // final translates a non-retryable error into this package's sentinels.

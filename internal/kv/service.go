@@ -44,6 +44,9 @@ type Entry struct {
 	// Siblings, in leaderless namespaces, are every live value when
 	// concurrent writes were kept (Value is the first of them).
 	Siblings [][]byte
+	// Hash, in a scan with ScanOptions.Hashes, marks a key that holds a
+	// hash (Value is empty; Version is the hash's generation).
+	Hash bool
 	// Context, in leaderless namespaces, is the key's causal context as an
 	// opaque token; a write carrying it supersedes these values.
 	Context string
@@ -103,6 +106,9 @@ type ScanOptions struct {
 	After  []byte
 	Limit  int
 	Values bool
+	// Hashes includes the keys that hold hashes (Entry.Hash), in key
+	// order among the strings; without it a scan lists strings only.
+	Hashes bool
 	ReadOptions
 }
 
@@ -284,12 +290,18 @@ func (s *Service) Namespace(name string) (*membership.NamespaceMap, error) {
 
 func quote(s string) string { return "\"" + s + "\"" }
 
+// checkKey checks a key a caller sends: internal keys (see
+// keyspace.InternalPrefix) are refused, so none is ever read or written
+// but through this package's hash operations.
 func (s *Service) checkKey(key []byte) error {
 	if len(key) == 0 {
 		return invalidf("empty key")
 	}
 	if len(key) > s.cfg.Limits.MaxKey {
 		return errors.Join(ErrTooLarge, errors.New("key is longer than the limit"))
+	}
+	if keyspace.IsInternal(key) {
+		return invalidf("keys beginning with the bytes 0xFF 0x00 are reserved for distkv's own use")
 	}
 	return nil
 }
@@ -420,7 +432,7 @@ func (s *Service) scanOnce(ctx context.Context, ns *membership.NamespaceMap, opt
 			defer wg.Done()
 			sh := ns.Shard(i)
 			q := &request{kind: reqScan, group: uint64(sh.Group), consistency: opts.Consistency,
-				prefix: opts.Prefix, after: opts.After, limit: opts.Limit, values: opts.Values, layout: layout, index: i}
+				prefix: opts.Prefix, after: opts.After, limit: opts.Limit, values: opts.Values, hashes: opts.Hashes, layout: layout, index: i}
 			parts[i].p, parts[i].err = s.route(ctx, sh, q)
 		}()
 	}

@@ -35,6 +35,7 @@ type request struct {
 	after       []byte // scan: exclusive start
 	limit       int    // scan
 	values      bool   // scan
+	hashes      bool   // scan: list hashes' keys too (see ScanOptions.Hashes)
 	// layout and index, for a scan: the layout the caller routed by and
 	// the shard it asks, so a shard holding keys of two layouts during a
 	// reshard returns only that layout's.
@@ -119,6 +120,7 @@ func (q *request) encode() []byte {
 		buf = binary.AppendUvarint(buf, uint64(q.layout.Shards))
 		buf = append(buf, byte(q.layout.Sharding))
 		buf = binary.AppendUvarint(buf, uint64(q.index))
+		buf = append(buf, b2u(q.hashes))
 	}
 	return buf
 }
@@ -137,6 +139,9 @@ func decodeRequest(b []byte) (*request, error) {
 		q.values = r.byte() == 1
 		q.layout = keyspace.Layout{Shards: int(r.uvarint()), Sharding: keyspace.Sharding(r.byte())}
 		q.index = int(r.uvarint())
+		if len(r.b) > 0 { // absent from a node that predates hashes
+			q.hashes = r.byte() == 1
+		}
 	default:
 		return nil, fmt.Errorf("kv: unknown request kind %d", q.kind)
 	}
@@ -171,6 +176,7 @@ const (
 	stMoving
 	stConflict
 	stUnknownMember
+	stWrongType
 )
 
 func encodeResponse(q *request, p *response, err error) []byte {
@@ -193,6 +199,9 @@ func encodeResponse(q *request, p *response, err error) []byte {
 			buf = putBytes(buf, e.Key)
 			buf = binary.AppendUvarint(buf, e.Version)
 			buf = putBytes(buf, e.Value)
+			if q.hashes {
+				buf = append(buf, b2u(e.Hash))
+			}
 		}
 	}
 	return buf
@@ -219,6 +228,8 @@ func encodeError(err error) []byte {
 		code = stNotFound
 	case errors.Is(err, ErrExists):
 		code = stExists
+	case errors.Is(err, ErrWrongType):
+		code = stWrongType
 	case errors.Is(err, ErrNamespaceExists):
 		code = stNamespaceExists
 	case errors.Is(err, ErrConflict):
@@ -279,6 +290,9 @@ func decodeResponse(q *request, b []byte) (*response, error) {
 		p.entries = make([]Entry, 0, n)
 		for i := uint64(0); i < n && r.err == nil; i++ {
 			e := Entry{Key: r.bytes(), Version: r.uvarint(), Value: r.bytes()}
+			if q.hashes {
+				e.Hash = r.byte() == 1
+			}
 			if len(e.Value) == 0 && !q.values {
 				e.Value = nil
 			}
@@ -294,6 +308,8 @@ func remoteError(q *request, st byte, arg uint64, msg string) error {
 		return ErrNotFound
 	case stExists:
 		return ErrExists
+	case stWrongType:
+		return ErrWrongType
 	case stMismatch:
 		c, _ := shardsm.DecodeCommand(q.cmd)
 		return &VersionMismatchError{Expected: c.Version, Current: arg}

@@ -47,6 +47,8 @@ func classify(err error) (int, api.Error) {
 		return http.StatusNotFound, api.Error{Code: api.CodeNamespaceNotFound, Message: msg}
 	case errors.Is(err, kv.ErrExists):
 		return http.StatusConflict, api.Error{Code: api.CodeExists, Message: "key already exists"}
+	case errors.Is(err, kv.ErrWrongType):
+		return http.StatusConflict, api.Error{Code: api.CodeWrongType, Message: "the key holds a hash, not a string (read it with the Redis hash commands; PUT replaces it, DELETE deletes it)"}
 	case errors.Is(err, kv.ErrNamespaceExists):
 		return http.StatusConflict, api.Error{Code: api.CodeNamespaceExists, Message: msg}
 	case errors.Is(err, kv.ErrConflict):
