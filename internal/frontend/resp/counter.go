@@ -24,20 +24,33 @@ var errContended = errors.New("ERR the key changed under " + strconv.Itoa(maxCAS
 // A write whose outcome is unknown is never retried: it may have been
 // applied.
 func (c *conn) casLoop(ctx context.Context, key []byte, next func(cur []byte, found bool) (value []byte, write bool)) ([]byte, bool, error) {
+	return casRounds(
+		func() (kv.Entry, bool, error) { return c.get(ctx, key) },
+		func(value []byte, opts kv.WriteOptions) error {
+			_, err := c.srv.cfg.KV.Put(ctx, c.ns, key, value, opts)
+			return err
+		}, next)
+}
+
+// casRounds is casLoop's loop over any versioned value: read returns it
+// (and whether it exists), write writes a new one under the condition it
+// is given (the version read, or create-only).
+func casRounds(read func() (kv.Entry, bool, error), write func(value []byte, opts kv.WriteOptions) error,
+	next func(cur []byte, found bool) (value []byte, write bool)) ([]byte, bool, error) {
 	for range maxCASAttempts {
-		e, found, err := c.get(ctx, key)
+		e, found, err := read()
 		if err != nil {
 			return nil, false, err
 		}
-		value, write := next(e.Value, found)
-		if !write {
+		value, ok := next(e.Value, found)
+		if !ok {
 			return e.Value, found, nil
 		}
 		opts := kv.WriteOptions{Version: e.Version}
 		if !found {
 			opts = kv.WriteOptions{Condition: kv.IfAbsent}
 		}
-		_, err = c.srv.cfg.KV.Put(ctx, c.ns, key, value, opts)
+		err = write(value, opts)
 		switch {
 		case err == nil:
 			return e.Value, found, nil

@@ -15,6 +15,9 @@ const (
 	errNotInt    = "ERR value is not an integer or out of range"
 	errOutcome   = "ERR outcome unknown: the write may or may not have been applied"
 	errNoSuchKey = "ERR no such key"
+	// errWrongType is Redis's error for a command on a key of another
+	// type (a string command on a hash, a hash command on a string).
+	errWrongType = "WRONGTYPE Operation against a key holding the wrong kind of value"
 )
 
 // kvError translates an error from the kv service into an error reply.
@@ -26,6 +29,8 @@ func kvError(err error) string {
 	switch {
 	case errors.As(err, &vm):
 		return fmt.Sprintf("ERR version mismatch: expected %d, current %d", vm.Expected, vm.Current)
+	case errors.Is(err, kv.ErrWrongType):
+		return errWrongType
 	case errors.Is(err, kv.ErrNotFound):
 		return errNoSuchKey
 	case errors.Is(err, kv.ErrExists):

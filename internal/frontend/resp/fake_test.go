@@ -43,6 +43,9 @@ type fakeKV struct {
 type fakeEntry struct {
 	value   []byte
 	version uint64
+	// hash, for a key holding a hash, are its fields (never empty); version
+	// is then the hash's generation. See hash_fake_test.go.
+	hash map[string]fakeEntry
 }
 
 // fakeNamespaces are the namespaces the fakes know.
@@ -94,6 +97,9 @@ func (f *fakeKV) Get(ctx context.Context, ns string, key []byte, _ kv.ReadOption
 	e, ok := m[string(key)]
 	if !ok {
 		return kv.Entry{}, kv.ErrNotFound
+	}
+	if e.hash != nil {
+		return kv.Entry{}, kv.ErrWrongType
 	}
 	return kv.Entry{Key: bytes.Clone(key), Value: bytes.Clone(e.value), Version: e.version}, nil
 }
@@ -171,15 +177,17 @@ func (f *fakeKV) Scan(ctx context.Context, ns string, opts kv.ScanOptions) (kv.S
 	i, _ := slices.BinarySearch(sorted, from)
 	var keys []string
 	for ; i < len(sorted) && strings.HasPrefix(sorted[i], string(opts.Prefix)) && len(keys) <= opts.Limit; i++ {
-		keys = append(keys, sorted[i])
+		if m[sorted[i]].hash == nil || opts.Hashes {
+			keys = append(keys, sorted[i])
+		}
 	}
 	var res kv.ScanResult
 	if len(keys) > opts.Limit {
 		keys, res.More = keys[:opts.Limit], true
 	}
 	for _, k := range keys {
-		e := kv.Entry{Key: []byte(k), Version: m[k].version}
-		if opts.Values {
+		e := kv.Entry{Key: []byte(k), Version: m[k].version, Hash: m[k].hash != nil}
+		if opts.Values && !e.Hash {
 			e.Value = bytes.Clone(m[k].value)
 		}
 		res.Entries = append(res.Entries, e)

@@ -40,7 +40,7 @@ func (c *conn) cmdScan(ctx context.Context, args [][]byte) {
 			return
 		}
 	}
-	res, err := c.srv.cfg.KV.Scan(ctx, c.ns, kv.ScanOptions{Prefix: literalPrefix(o.pattern), After: after, Limit: o.count})
+	res, err := c.srv.cfg.KV.Scan(ctx, c.ns, kv.ScanOptions{Prefix: literalPrefix(o.pattern), After: after, Limit: o.count, Hashes: true})
 	if err != nil {
 		c.w.error(kvError(err))
 		return
@@ -51,10 +51,7 @@ func (c *conn) cmdScan(ctx context.Context, args [][]byte) {
 	}
 	c.w.array(2)
 	c.w.bulkString(strconv.FormatUint(next, 10))
-	keys := matching(res.Entries, o.pattern)
-	if !o.strings {
-		keys = nil
-	}
+	keys := matching(ofType(res.Entries, o.typ), o.pattern)
 	c.w.array(len(keys))
 	for _, k := range keys {
 		c.w.bulk(k)
@@ -64,11 +61,11 @@ func (c *conn) cmdScan(ctx context.Context, args [][]byte) {
 type scanOptions struct {
 	pattern []byte // nil: every key
 	count   int
-	strings bool // false when TYPE asks for a type distkv does not have
+	typ     string // TYPE, lower case ("": any)
 }
 
 func parseScanOptions(args [][]byte, maxCount int) (scanOptions, string) {
-	o := scanOptions{count: 10, strings: true}
+	o := scanOptions{count: 10}
 	if len(args)%2 != 0 {
 		return o, errSyntax
 	}
@@ -86,12 +83,27 @@ func parseScanOptions(args [][]byte, maxCount int) (scanOptions, string) {
 			}
 			o.count = int(min(n, int64(max(maxCount, 1))))
 		case "type":
-			o.strings = strings.EqualFold(string(args[i+1]), "string")
+			o.typ = strings.ToLower(string(args[i+1]))
 		default:
 			return o, errSyntax
 		}
 	}
 	return o, ""
+}
+
+// ofType returns the entries of keys of type typ ("string", "hash"; ""
+// for any; nothing for a type distkv does not have).
+func ofType(es []kv.Entry, typ string) []kv.Entry {
+	if typ == "" {
+		return es
+	}
+	var out []kv.Entry
+	for _, e := range es {
+		if typ == "hash" && e.Hash || typ == "string" && !e.Hash {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func matching(es []kv.Entry, pattern []byte) [][]byte {
@@ -130,7 +142,7 @@ func (c *conn) cmdKeys(ctx context.Context, args [][]byte) {
 func (c *conn) scanAll(ctx context.Context, prefix []byte, page func([]kv.Entry) bool) error {
 	var after []byte
 	for {
-		res, err := c.srv.cfg.KV.Scan(ctx, c.ns, kv.ScanOptions{Prefix: prefix, After: after})
+		res, err := c.srv.cfg.KV.Scan(ctx, c.ns, kv.ScanOptions{Prefix: prefix, After: after, Hashes: true})
 		if err != nil {
 			return err
 		}

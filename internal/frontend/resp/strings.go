@@ -41,12 +41,15 @@ func (c *conn) cmdStrlen(ctx context.Context, args [][]byte) {
 	c.w.int(int64(len(e.Value)))
 }
 
-// cmdExists counts the arguments that name existing keys (a key named
-// twice counts twice, as in Redis).
+// cmdExists counts the arguments that name existing keys, strings or
+// hashes (a key named twice counts twice, as in Redis).
 func (c *conn) cmdExists(ctx context.Context, args [][]byte) {
 	found := make([]bool, len(args)-1)
 	errs := fanout(len(found), func(i int) (err error) {
 		_, found[i], err = c.get(ctx, args[1+i])
+		if errors.Is(err, kv.ErrWrongType) { // a hash
+			found[i], err = true, nil
+		}
 		return err
 	})
 	if err := first(errs); err != nil {
@@ -63,13 +66,17 @@ func (c *conn) cmdExists(ctx context.Context, args [][]byte) {
 }
 
 // cmdMGet reads every key; it fails as a whole if any read fails for a
-// reason other than a missing key.
+// reason other than a missing key. A key holding a hash reads as nil, as
+// in Redis.
 func (c *conn) cmdMGet(ctx context.Context, args [][]byte) {
 	vals := make([][]byte, len(args)-1)
 	found := make([]bool, len(vals))
 	errs := fanout(len(vals), func(i int) error {
 		e, ok, err := c.get(ctx, args[1+i])
 		vals[i], found[i] = e.Value, ok
+		if errors.Is(err, kv.ErrWrongType) {
+			return nil
+		}
 		return err
 	})
 	if err := first(errs); err != nil {

@@ -94,6 +94,17 @@ func commandTable() map[string]*command {
 		{name: "scan", arity: -2, flags: scan, run: (*conn).cmdScan},
 		{name: "keys", arity: 2, flags: scan, run: (*conn).cmdKeys},
 		{name: "dbsize", arity: 1, flags: ro, run: (*conn).cmdDBSize},
+
+		// hashes (hash.go), and TYPE, which tells strings from hashes
+		{name: "hset", arity: -4, flags: wrFast, firstKey: 1, lastKey: 1, step: 1, run: (*conn).cmdHSet},
+		{name: "hget", arity: 3, flags: ro, firstKey: 1, lastKey: 1, step: 1, run: (*conn).cmdHGet},
+		{name: "hmget", arity: -3, flags: ro, firstKey: 1, lastKey: 1, step: 1, run: (*conn).cmdHMGet},
+		{name: "hgetall", arity: 2, flags: scan, firstKey: 1, lastKey: 1, step: 1, run: (*conn).cmdHGetAll},
+		{name: "hdel", arity: -3, flags: []string{"write", "fast"}, firstKey: 1, lastKey: 1, step: 1, run: (*conn).cmdHDel},
+		{name: "hexists", arity: 3, flags: ro, firstKey: 1, lastKey: 1, step: 1, run: (*conn).cmdHExists},
+		{name: "hlen", arity: 2, flags: ro, firstKey: 1, lastKey: 1, step: 1, run: (*conn).cmdHLen},
+		{name: "hincrby", arity: 4, flags: wrFast, firstKey: 1, lastKey: 1, step: 1, run: (*conn).cmdHIncrBy},
+		{name: "type", arity: 2, flags: ro, firstKey: 1, lastKey: 1, step: 1, run: (*conn).cmdType},
 	}
 	m := make(map[string]*command, len(list))
 	for _, c := range list {
