@@ -78,8 +78,8 @@ type SM struct {
 	// loaded, or one was written since): until then a write or read of a
 	// plain key need not look for a hash under it. Never cleared but by
 	// reloading.
-	hashes atomic.Bool
-	versions    *versionCache
+	hashes   atomic.Bool
+	versions *versionCache
 	// rec is the shard's record as of the last committed cycle, for
 	// readers; pending is this cycle's, for Apply (nil: unchanged).
 	rec     atomic.Pointer[record]

@@ -342,4 +342,3 @@ func TestHGetAllRaw(t *testing.T) {
 	r.send("TYPE h\r\nTYPE nope\r\n")
 	r.expect("+hash\r\n+none\r\n")
 }
-
