@@ -288,22 +288,27 @@ func (d *Driver) stepLeaderless(ctx context.Context, m *membership.Map, ns *memb
 		if lag := d.lagging(mv.Epoch); len(lag) > 0 {
 			return false, Status{Step: "waiting for every node to learn of the move (" + lag[0].String() + " behind)"}, nil
 		}
+		// Copy from every live replica, not one: a leaderless write is
+		// acknowledged by W of them, a replica just back from a crash
+		// may still be owed hints, and a causal replica is never repaired
+		// by anti-entropy, so only the union is sure to hold every
+		// acknowledged write. Merging is idempotent; a round that fails
+		// on one source is repeated whole.
 		sh := ns.Shard(mv.Shard)
-		var lastErr error = errors.New("no live replica to copy from")
 		nodes := d.cl.Nodes()
+		copied, seen := 0, map[keyspace.NodeID]bool{}
 		for _, src := range append([]keyspace.NodeID{mv.From}, sh.Replicas...) {
-			if src == 0 || src == mv.To || !nodes[src].Alive {
+			if src == 0 || src == mv.To || seen[src] || !nodes[src].Alive {
 				continue
 			}
-			err := d.callCopyShard(ctx, src, ns.Name, sh.Group, mv.To)
-			if err == nil {
-				lastErr = nil
-				break
+			seen[src] = true
+			if err := d.callCopyShard(ctx, src, ns.Name, sh.Group, mv.To); err != nil {
+				return false, Status{Step: "copying the shard to " + mv.To.String() + " from " + src.String()}, err
 			}
-			lastErr = err
+			copied++
 		}
-		if lastErr != nil {
-			return false, Status{Step: "copying the shard to " + mv.To.String()}, lastErr
+		if copied == 0 {
+			return false, Status{Step: "copying the shard to " + mv.To.String()}, errors.New("no live replica to copy from")
 		}
 		if d.cfg.Events.ReplicaAdded != nil {
 			d.cfg.Events.ReplicaAdded()
