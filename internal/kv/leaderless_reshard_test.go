@@ -12,6 +12,7 @@ import (
 	"github.com/distkv/distkv/internal/clustertest"
 	"github.com/distkv/distkv/internal/kv"
 	"github.com/distkv/distkv/internal/membership"
+	"github.com/distkv/distkv/internal/node"
 )
 
 // TestLeaderlessReshardWhileReplicaDown reshards an eventual namespace
@@ -190,5 +191,82 @@ func TestCausalJoinThenReshard(t *testing.T) {
 				t.Fatalf("n4: get %s = %q, %v; want %q", k, e.Value, err, v)
 			}
 		}
+	}
+}
+
+// TestEventualReshardWhileOnlyHolderDown: writes acknowledged with W=1 by
+// a replica cut off from the others live only on it. It goes down, and a
+// reshard runs and ends without it (its handoff could not run there). When
+// it is back it must hand the moved keys over to their new shards before
+// it drops the old data, or the acknowledged writes are gone.
+func TestEventualReshardWhileOnlyHolderDown(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Nodes: 4, Shards: 1, AntiEntropyInterval: time.Hour, RequestTimeout: 20 * time.Second,
+		HeartbeatInterval: 200 * time.Millisecond})
+	c.CreateNamespace(api.Namespace{Name: "ev", Mode: "eventual", Replicas: "3", Shards: 1})
+	c.WaitReady(30 * time.Second)
+	victim := c.Node(1).Map().Namespace("ev").Placement[0][1]
+	var via *node.Node
+	for _, n := range c.Running() {
+		if n.ID() != victim {
+			via = n
+			break
+		}
+	}
+	if _, err := c.Faults().Isolate(uint64(victim), time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	const keys = 200
+	want := map[string]string{}
+	for i := range keys {
+		k, v := fmt.Sprintf("only%04d", i), fmt.Sprintf("v%d", i)
+		wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := c.Node(victim).KV().Put(wctx, "ev", []byte(k), []byte(v), kv.WriteOptions{W: 1})
+		cancel()
+		if err != nil {
+			t.Fatalf("W=1 write on cut-off %s: %v", victim, err)
+		}
+		want[k] = v
+	}
+	c.Stop(victim)
+	c.Faults().Heal()
+	waitSuspect(t, c, via.ID(), victim)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := via.UpdateNamespace(ctx, "ev", api.NamespaceUpdate{Shards: 3}); err != nil {
+		t.Fatalf("reshard: %v", err)
+	}
+	waitMapOf(t, c, via, 60*time.Second, func(m *membership.Map) bool {
+		ns := m.Namespace("ev")
+		return ns.Shards == 3 && ns.Reshard == nil
+	})
+	moved := 0
+	ns := via.Map().Namespace("ev")
+	for k := range want {
+		if ns.Locate([]byte(k)).Index != 0 {
+			moved++
+		}
+	}
+	if moved == 0 {
+		t.Fatalf("no key moved to a new shard")
+	}
+	c.Restart(victim)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		missing := 0
+		for k, v := range want {
+			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			e, err := via.KV().Get(rctx, "ev", []byte(k), kv.ReadOptions{R: kv.AllReplicas})
+			cancel()
+			if err != nil || string(e.Value) != v {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d acknowledged writes (%d moved by the reshard) are missing after %s came back", missing, keys, moved, victim)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 }

@@ -98,7 +98,7 @@ func (n *Node) reconcile(ctx context.Context) {
 				keep = append(keep, uint64(sh.Group))
 			}
 		}
-		if dropped, err := n.dynamo.DropOtherGroups(m, keep); err != nil {
+		if dropped, err := n.dynamo.DropOtherGroups(ctx, m, keep); err != nil {
 			n.log.Warn("dropping leaderless data the map no longer places here", "err", err)
 		} else if len(dropped) > 0 {
 			n.log.Info("dropped leaderless shards the map no longer places here", "groups", dropped)

@@ -3,6 +3,7 @@ package dynamo
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -13,31 +14,38 @@ import (
 )
 
 // localGroups lists the groups this node holds leaderless key states of
-// (hints aside), by seeking from one group's range to the next.
-func (e *Engine) localGroups() ([]uint64, error) {
+// (hints aside).
+func (e *Engine) localGroups() ([]uint64, error) { return e.groupsWith(subValue) }
+
+// hintGroups lists the groups this node holds hints of.
+func (e *Engine) hintGroups() ([]uint64, error) { return e.groupsWith(subHint) }
+
+// groupsWith lists the groups with keys under sub, seeking from one
+// group's range to the next.
+func (e *Engine) groupsWith(sub byte) ([]uint64, error) {
 	var out []uint64
-	lo, end := storage.LeaderlessKey(0, 0, nil)[:1], []byte{storage.LeaderlessKey(0, 0, nil)[0] + 1}
-	for {
+	end := []byte{storage.LeaderlessKey(0, 0, nil)[0] + 1}
+	for g := uint64(0); ; {
 		var found []byte
-		err := e.cfg.Engine.Scan(lo, end, func(k, _ []byte) bool {
+		err := e.cfg.Engine.Scan(storage.LeaderlessKey(g, sub, nil), end, func(k, _ []byte) bool {
 			found = append([]byte(nil), k...)
 			return false
 		})
-		if err != nil || found == nil || len(found) < 10 {
+		if err != nil || len(found) < 10 {
 			return out, err
 		}
-		g := binary.BigEndian.Uint64(found[1:9])
-		if found[9] == subValue {
+		fg := binary.BigEndian.Uint64(found[1:9])
+		switch {
+		case fg != g:
+			g = fg // look for sub in the next group that has anything
+			continue
+		case found[9] == sub:
 			out = append(out, g)
 		}
 		if g == ^uint64(0) {
 			return out, nil
 		}
-		if found[9] < subValue {
-			lo = storage.LeaderlessKey(g, subValue, nil) // hints sort before values: skip to them
-			continue
-		}
-		lo = storage.LeaderlessKey(g+1, 0, nil)[:9]
+		g++
 	}
 }
 
@@ -46,15 +54,35 @@ func (e *Engine) localGroups() ([]uint64, error) {
 // group of a namespace the map does not know, or of a strong one, is left
 // alone. Hints are kept: they are for other nodes. It returns the groups
 // dropped.
-func (e *Engine) DropOtherGroups(m *membership.Map, keep []uint64) ([]uint64, error) {
+//
+// Each group of an eventual namespace records the namespace's reshard
+// generation its keys were last sorted by. A group whose generation is
+// older than its namespace's (a reshard ran and ended while this node was
+// down, so its handoff missed this node's keys) hands over the keys whose shard changed before
+// anything else happens to it: the live nodes' handoff covered what they
+// held, but a write acknowledged by fewer replicas than are left (W=1, or
+// a sloppy quorum) may be only here. A causal namespace needs no such
+// step: this node's own writes are in its broadcast log, which every
+// other node stores under the layout it has now.
+func (e *Engine) DropOtherGroups(ctx context.Context, m *membership.Map, keep []uint64) ([]uint64, error) {
 	groups, err := e.localGroups()
 	if err != nil {
 		return nil, err
 	}
 	var dropped []uint64
+	var errs []error
 	for _, g := range groups {
 		ns := m.NamespaceByID(keyspace.GroupID(g).Namespace())
-		if slices.Contains(keep, g) || ns == nil || ns.Mode == keyspace.ModeStrong {
+		if ns == nil || ns.Mode == keyspace.ModeStrong {
+			continue
+		}
+		if ns.Mode == keyspace.ModeEventual && ns.Reshard == nil {
+			if err := e.catchUpLayout(ctx, m, ns, g); err != nil {
+				errs = append(errs, fmt.Errorf("handing over the keys of %s that a reshard moved: %w", keyspace.GroupID(g), err))
+				continue // kept, and tried again on the next pass
+			}
+		}
+		if slices.Contains(keep, g) {
 			continue
 		}
 		if err := e.dropGroup(g); err != nil {
@@ -62,7 +90,76 @@ func (e *Engine) DropOtherGroups(m *membership.Map, keep []uint64) ([]uint64, er
 		}
 		dropped = append(dropped, g)
 	}
-	return dropped, nil
+	return dropped, errors.Join(errs...)
+}
+
+func layoutKey(g uint64) []byte { return storage.LocalKey(fmt.Sprintf("dynamo/layout/%016x", g)) }
+
+func encodeLayout(ns *membership.NamespaceMap) []byte {
+	return []byte(fmt.Sprintf("gen %d, %d shards", ns.GroupGen, ns.Shards))
+}
+
+// setLayout records that group g's keys were handed over as ns's latest
+// reshard places them.
+func (e *Engine) setLayout(g uint64, ns *membership.NamespaceMap) error {
+	return e.store.commitExtra(func(b *storage.Batch) error { return b.Set(layoutKey(g), encodeLayout(ns)) })
+}
+
+// catchUpLayout hands over the keys of group g that ns's layout puts in
+// another shard, if g's recorded reshard generation is older (see
+// DropOtherGroups). A group with no record (it predates the records, or
+// is new) takes the current one: nothing says it missed a reshard.
+func (e *Engine) catchUpLayout(ctx context.Context, m *membership.Map, ns *membership.NamespaceMap, g uint64) error {
+	cur := encodeLayout(ns)
+	was, ok, err := e.cfg.Engine.Get(layoutKey(g))
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return e.setLayout(g, ns)
+	case string(was) == string(cur):
+		return nil
+	}
+	n, err := e.handOverMoved(ctx, m, ns, g)
+	if err != nil {
+		return err
+	}
+	e.cfg.Logger.Info(fmt.Sprintf("handed %d keys of %s over to namespace %s's shards (layout %s, was %s): this node missed a reshard's handoff",
+		n, keyspace.GroupID(g), ns.Name, cur, was))
+	return e.setLayout(g, ns)
+}
+
+// handOverMoved sends the keys of group g whose shard in ns's layout is
+// another to that shard's replicas (hints for those that are down).
+func (e *Engine) handOverMoved(ctx context.Context, m *membership.Map, ns *membership.NamespaceMap, g uint64) (int, error) {
+	batches := map[keyspace.GroupID][]keyState{}
+	shards := map[keyspace.GroupID]membership.Shard{}
+	var sendErr error
+	n := 0
+	err := e.store.scan(g, nil, nil, 0, func(key []byte, set dvv.Set) bool {
+		sh := writeShard(m, ns.Locate(key))
+		if uint64(sh.Group) == g {
+			return true
+		}
+		shards[sh.Group] = sh
+		batches[sh.Group] = append(batches[sh.Group], keyState{key, set})
+		n++
+		if len(batches[sh.Group]) >= copyBatch {
+			sendErr = e.copyOrHint(ctx, sh, batches[sh.Group])
+			delete(batches, sh.Group)
+		}
+		return sendErr == nil
+	})
+	if err == nil {
+		err = sendErr
+	}
+	for sg, states := range batches {
+		if err != nil {
+			break
+		}
+		err = e.copyOrHint(ctx, shards[sg], states)
+	}
+	return n, err
 }
 
 // dropGroup deletes a group's key states and forgets its tree.
@@ -71,6 +168,9 @@ func (e *Engine) dropGroup(g uint64) error {
 	b := e.cfg.Engine.NewWriteBatch()
 	defer b.Close()
 	if err := b.DeleteRange(start, end); err != nil {
+		return err
+	}
+	if err := b.Delete(layoutKey(g)); err != nil {
 		return err
 	}
 	if err := b.Commit(e.store.sync); err != nil {
@@ -318,6 +418,12 @@ func (e *Engine) Handoff(ctx context.Context, name string, id uint64, wait map[u
 		}
 		if err := e.handOver(ctx, ns, old); err != nil {
 			return fmt.Errorf("handing over %s: %w", old.Group, err)
+		}
+		// Recorded so that the group is not handed over again once the
+		// reshard ends (DropOtherGroups does that for a node that missed
+		// this handoff).
+		if err := e.setLayout(uint64(old.Group), ns); err != nil {
+			return err
 		}
 	}
 	return nil
