@@ -1,0 +1,1 @@
+../goredis/main.go
