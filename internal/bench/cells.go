@@ -49,6 +49,21 @@ type cellDef struct {
 	// PeerProg is the peer's program, a key of peerPackages.
 	PeerProg string
 	Peer     func(ctx context.Context, bin, dir string) (*Deployment, error)
+	// Hashes: the cell also runs the hash workloads (both sides speak
+	// the Redis protocol, and distkv's namespace is strong).
+	Hashes bool
+}
+
+// workloads returns the workloads of all that cell c runs, in order: the
+// hash workloads only in a cell with Hashes.
+func (c cellDef) workloads(all []string) []string {
+	var out []string
+	for _, w := range all {
+		if wl, err := ParseWorkload(w); err == nil && (!wl.Hash || c.Hashes) {
+			out = append(out, w)
+		}
+	}
+	return out
 }
 
 // bench1Namespace is the one-replica namespace of cell etcd1.
@@ -85,9 +100,9 @@ var cellDefs = []cellDef{
 	},
 	{
 		Name:  "redis-mem",
-		Title: "in memory: distkv 3-node --in-memory cluster via its Redis front end vs Redis, no persistence",
+		Title: "in memory: distkv 3-node --in-memory cluster via its Redis front end vs Redis, no persistence; with the hash workloads",
 		Spec:  ClusterSpec{Nodes: 3, InMemory: true}, Via: TargetRedis, PeerProg: "redis-server",
-		Peer: redisNoPersistence,
+		Peer: redisNoPersistence, Hashes: true,
 	},
 	{
 		Name:  "redis-aof",

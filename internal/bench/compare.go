@@ -15,7 +15,7 @@ const CompareSchema = "distkv-bench-compare/1"
 
 // Defaults of CompareOptions.
 var (
-	DefaultCompareWorkloads = []string{"w", "c"}
+	DefaultCompareWorkloads = []string{"w", "c", "hset", "hgetall"}
 	DefaultCompareRuns      = 3
 )
 
@@ -35,8 +35,10 @@ type CompareOptions struct {
 	// Cells are the names of the cells to run (nil: all, see CellNames).
 	Cells []string
 	// Workloads run in every cell, in order (nil:
-	// DefaultCompareWorkloads). If one reads, the keys are loaded first,
-	// once per store, with workload load (reported, not compared).
+	// DefaultCompareWorkloads); the hash workloads (hset, hgetall) only in
+	// the cells that have them. If one reads, the keys are loaded first,
+	// once per store, with workload load (reported, not compared); before
+	// a hash workload, the records are loaded with hload.
 	Workloads []string
 	// Runs is how many times each workload runs against each store; the
 	// report gives the median (zero: DefaultCompareRuns).
@@ -76,10 +78,12 @@ type Machine struct {
 
 // CellResult is one cell: distkv and its peer, their runs alternating.
 type CellResult struct {
-	Name   string     `json:"name"`
-	Title  string     `json:"title"`
-	Distkv SideResult `json:"distkv"`
-	Peer   SideResult `json:"peer"`
+	Name  string `json:"name"`
+	Title string `json:"title"`
+	// Workloads are the workloads the cell ran, of the comparison's.
+	Workloads []string   `json:"workloads,omitempty"`
+	Distkv    SideResult `json:"distkv"`
+	Peer      SideResult `json:"peer"`
 	// Ratios are distkv's figures over the peer's, by workload, for the
 	// workloads both sides ran.
 	Ratios map[string]Ratios `json:"ratios"`
@@ -90,8 +94,10 @@ type SideResult struct {
 	System string `json:"system"` // "distkv", "etcd" or "redis"
 	Desc   string `json:"desc"`
 	// Skipped says why this side did not run, or failed part way.
-	Skipped   string          `json:"skipped,omitempty"`
-	Load      *Result         `json:"load,omitempty"`
+	Skipped string  `json:"skipped,omitempty"`
+	Load    *Result `json:"load,omitempty"`
+	// HashLoad is the loading of the hash workloads' records (hload).
+	HashLoad  *Result         `json:"hash_load,omitempty"`
 	Workloads []*WorkloadRuns `json:"workloads"`
 }
 
@@ -188,12 +194,15 @@ func (co CompareOptions) withDefaults() (CompareOptions, []cellDef, error) {
 	base := co.Base
 	base.Endpoints = []string{"127.0.0.1:1"} // validated here, replaced per run
 	for _, w := range co.Workloads {
-		base.Workload = w
+		base.Workload, base.Target = w, co.Base.Target
+		if wl, err := ParseWorkload(w); err == nil && wl.Hash {
+			base.Target = TargetRedis // run in the cells that drive Redis
+		}
 		if _, err := base.Validate(); err != nil {
 			return co, nil, err
 		}
-		if w == "load" {
-			return co, nil, fmt.Errorf("workload load is run before reads anyway; compare a, b, c or w")
+		if w == "load" || w == "hload" {
+			return co, nil, fmt.Errorf("workloads load and hload are run before the workloads that need them; compare a, b, c, w, hset or hgetall")
 		}
 	}
 	co.Base, _ = co.Base.Validate()
@@ -214,7 +223,7 @@ func (co CompareOptions) say(format string, args ...any) {
 // the other's "other CPU". The peer is skipped, with the reason
 // peerMissing, when its binary is missing.
 func (co CompareOptions) runCell(ctx context.Context, c cellDef, dir, peerBin, peerMissing string) *CellResult {
-	cr := &CellResult{Name: c.Name, Title: c.Title, Ratios: map[string]Ratios{}}
+	cr := &CellResult{Name: c.Name, Title: c.Title, Workloads: c.workloads(co.Workloads), Ratios: map[string]Ratios{}}
 	co.say("== cell %s: %s", c.Name, c.Title)
 	cr.Distkv.System, cr.Peer.System = "distkv", c.peerSystem()
 	sides := []*side{
@@ -240,9 +249,9 @@ func (co CompareOptions) runCell(ctx context.Context, c cellDef, dir, peerBin, p
 		}
 	}()
 	for _, s := range sides {
-		co.startSide(ctx, s)
+		co.startSide(ctx, s, cr.Workloads)
 	}
-	for _, w := range co.Workloads {
+	for _, w := range cr.Workloads {
 		co.runWorkload(ctx, sides, w)
 	}
 	for _, d := range cr.Distkv.Workloads {

@@ -43,7 +43,7 @@ func WriteCompareText(w io.Writer, c *Comparison) error {
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "cell\tworkload\tstore\tops/s\tp50\tp90\tp99\tp99.9\terrors\tother CPU\t")
 	for _, cell := range c.Cells {
-		for _, w := range c.Workloads {
+		for _, w := range cell.workloadsOf(c) {
 			d, p := findRuns(cell.Distkv, w), findRuns(cell.Peer, w)
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", cell.Name, w, figuresCells(cell.Distkv.System, d))
 			fmt.Fprintf(tw, "\t\t%s\n", figuresCells(cell.Peer.System, p))
@@ -74,10 +74,22 @@ func sideStatus(s SideResult) string {
 	if s.Load != nil {
 		parts = append(parts, fmt.Sprintf("loaded %s keys at %s ops/s", fmtCount(s.Load.Ops), fmtRate(s.Load.OpsPerSec)))
 	}
+	if s.HashLoad != nil {
+		parts = append(parts, fmt.Sprintf("loaded %s records of %d fields at %s ops/s", fmtCount(s.HashLoad.Ops), RecordFields, fmtRate(s.HashLoad.OpsPerSec)))
+	}
 	if s.Skipped != "" {
 		parts = append(parts, "SKIPPED: "+s.Skipped)
 	}
 	return strings.Join(parts, "; ")
+}
+
+// workloadsOf returns the workloads cell ran of c's (c's own, for a
+// comparison recorded before cells listed theirs).
+func (cell *CellResult) workloadsOf(c *Comparison) []string {
+	if cell.Workloads != nil {
+		return cell.Workloads
+	}
+	return c.Workloads
 }
 
 // findRuns returns the side's runs of workload w, or nil.
@@ -112,7 +124,7 @@ func WriteCompareHTML(w io.Writer, c *Comparison) error {
 	fmt.Fprintf(&b, "<p class=\"note\">Started %s.</p>\n", esc(c.Started.Format(time.RFC3339)))
 	b.WriteString("<table class=\"cmp\"><tr><th>cell</th><th>workload</th><th>store</th><th>ops/s</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>errors</th><th>other CPU</th></tr>\n")
 	for _, cell := range c.Cells {
-		for _, wl := range c.Workloads {
+		for _, wl := range cell.workloadsOf(c) {
 			for i, s := range []SideResult{cell.Distkv, cell.Peer} {
 				name, work := "", ""
 				if i == 0 {
@@ -133,7 +145,7 @@ func WriteCompareHTML(w io.Writer, c *Comparison) error {
 		for _, s := range []SideResult{cell.Distkv, cell.Peer} {
 			fmt.Fprintf(&b, "<p class=\"note\">%s: %s</p>\n", esc(s.System), esc(sideStatus(s)))
 		}
-		for _, wl := range c.Workloads {
+		for _, wl := range cell.workloadsOf(c) {
 			var runs []namedSeries
 			for _, s := range []SideResult{cell.Distkv, cell.Peer} {
 				if wr := findRuns(s, wl); wr != nil && len(wr.Runs) > 0 {

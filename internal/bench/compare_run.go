@@ -15,9 +15,10 @@ type side struct {
 	dep    *Deployment // nil until deployed, and after a failure
 }
 
-// startSide deploys s and loads the keys if a workload reads. A failure
-// is recorded in Skipped and leaves s without a deployment.
-func (co CompareOptions) startSide(ctx context.Context, s *side) {
+// startSide deploys s and loads the keys if one of workloads reads, and
+// the records if one is a hash workload. A failure is recorded in
+// Skipped and leaves s without a deployment.
+func (co CompareOptions) startSide(ctx context.Context, s *side, workloads []string) {
 	if ctx.Err() != nil {
 		s.res.Skipped = "interrupted"
 		return
@@ -32,17 +33,27 @@ func (co CompareOptions) startSide(ctx context.Context, s *side) {
 	s.dep = dep
 	s.res.Desc = dep.Desc
 	co.say("%s ready: %s at %v", s.res.System, dep.Desc, dep.Endpoints)
-	if !co.anyReads() {
-		return
+	reads, hashes := needsLoad(workloads)
+	if reads {
+		res, err := co.runOne(ctx, dep, "load", fmt.Sprintf("%s %s load", s.cell, s.res.System))
+		s.res.Load = res
+		if err != nil {
+			co.fail(s, "loading the keys: "+err.Error())
+			return
+		}
+		co.say("%s: loaded %s keys in %.1fs (%s ops/s, %d errors)", s.res.System, fmtCount(res.Ops),
+			res.ElapsedSeconds, fmtRate(res.OpsPerSec), res.TotalErrors())
 	}
-	res, err := co.runOne(ctx, dep, "load", fmt.Sprintf("%s %s load", s.cell, s.res.System))
-	s.res.Load = res
-	if err != nil {
-		co.fail(s, "loading the keys: "+err.Error())
-		return
+	if hashes {
+		res, err := co.runOne(ctx, dep, "hload", fmt.Sprintf("%s %s hload", s.cell, s.res.System))
+		s.res.HashLoad = res
+		if err != nil {
+			co.fail(s, "loading the records: "+err.Error())
+			return
+		}
+		co.say("%s: loaded %s records of %d fields in %.1fs (%s ops/s, %d errors)", s.res.System, fmtCount(res.Ops),
+			RecordFields, res.ElapsedSeconds, fmtRate(res.OpsPerSec), res.TotalErrors())
 	}
-	co.say("%s: loaded %s keys in %.1fs (%s ops/s, %d errors)", s.res.System, fmtCount(res.Ops),
-		res.ElapsedSeconds, fmtRate(res.OpsPerSec), res.TotalErrors())
 }
 
 // runWorkload runs workload w co.Runs times on each side still running,
@@ -96,21 +107,28 @@ func (co CompareOptions) stopSide(s *side) {
 	s.dep = nil
 }
 
-// anyReads reports whether a workload of co reads.
-func (co CompareOptions) anyReads() bool {
-	for _, w := range co.Workloads {
-		if wl, err := ParseWorkload(w); err == nil && wl.ReadFraction > 0 {
-			return true
+// needsLoad reports whether a workload of ws reads keys (so the keys are
+// loaded first), and whether one is a hash workload (so the records are:
+// HSET of a field updates an existing record, as HGETALL reads one).
+func needsLoad(ws []string) (reads, hashes bool) {
+	for _, w := range ws {
+		wl, err := ParseWorkload(w)
+		switch {
+		case err != nil:
+		case wl.Hash:
+			hashes = true
+		case wl.ReadFraction > 0:
+			reads = true
 		}
 	}
-	return false
+	return reads, hashes
 }
 
 // runOne runs workload w against dep with co's base options.
 func (co CompareOptions) runOne(ctx context.Context, dep *Deployment, w, label string) (*Result, error) {
 	o := co.Base
 	o.Target, o.Endpoints, o.Namespace, o.Workload = dep.Target, dep.Endpoints, dep.Namespace, w
-	if w == "load" {
+	if w == "load" || w == "hload" {
 		o.Duration, o.Ops, o.Warmup, o.Rate = 0, 0, 0, 0
 	}
 	o, err := o.Validate()

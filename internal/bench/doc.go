@@ -14,6 +14,13 @@
 // law of skew 0.99 (Gray et al.'s generator, as in YCSB), key 0 the most
 // popular. Values are random letters, fixed per worker.
 //
+// The hash workloads (Redis protocol only) treat each key as a record,
+// a hash of RecordFields fields f0..f9 of one value each: hload writes
+// every record whole once (one HSET of all fields), hset writes one
+// field of a record chosen uniformly (one HSET of one field), hgetall
+// reads a whole record (HGETALL). Compare runs them in the cells that
+// have them (redis-mem), after loading the records.
+//
 // # Closed loop and fixed rate
 //
 // By default each of the C workers (clients) issues its next operation

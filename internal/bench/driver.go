@@ -26,6 +26,18 @@ type Session interface {
 	Put(ctx context.Context, key, value []byte) error
 }
 
+// HashSession runs the hash workloads' operations; a Session of a
+// driver that speaks a protocol with hashes implements it.
+type HashSession interface {
+	// HSetRecord writes every field of the record at key (one HSET).
+	HSetRecord(ctx context.Context, key []byte, fields [][]byte, value []byte) error
+	// HSet writes one field of the record at key.
+	HSet(ctx context.Context, key, field, value []byte) error
+	// HGetAll reads the whole record at key; found is false when it has
+	// no fields.
+	HGetAll(ctx context.Context, key []byte) (found bool, err error)
+}
+
 // Error kinds, the columns of the errors in a report.
 const (
 	// KindTimeout: a read got no answer in time, or the store said it

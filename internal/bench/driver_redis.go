@@ -9,7 +9,8 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// redisDriver drives the Redis protocol with go-redis: GET and SET. It
+// redisDriver drives the Redis protocol with go-redis: GET and SET, and
+// HSET and HGETALL for the hash workloads. It
 // builds one client per endpoint (one Redis, or each node's front end of
 // a distkv cluster) and hands them to workers in turn; each client's pool
 // holds a connection for every worker that uses it. Retries are off: a
@@ -67,6 +68,25 @@ func (s redisSession) Get(ctx context.Context, key []byte) (bool, error) {
 func (s redisSession) Put(ctx context.Context, key, value []byte) error {
 	err := s.c.Set(ctx, string(key), value, 0).Err()
 	return classified(redisKind(err, true), err)
+}
+
+func (s redisSession) HSetRecord(ctx context.Context, key []byte, fields [][]byte, value []byte) error {
+	args := make([]any, 0, 2*len(fields))
+	for _, f := range fields {
+		args = append(args, f, value)
+	}
+	err := s.c.HSet(ctx, string(key), args...).Err()
+	return classified(redisKind(err, true), err)
+}
+
+func (s redisSession) HSet(ctx context.Context, key, field, value []byte) error {
+	err := s.c.HSet(ctx, string(key), field, value).Err()
+	return classified(redisKind(err, true), err)
+}
+
+func (s redisSession) HGetAll(ctx context.Context, key []byte) (bool, error) {
+	m, err := s.c.HGetAll(ctx, string(key)).Result()
+	return len(m) > 0, classified(redisKind(err, false), err)
 }
 
 // redisKind classifies a go-redis error: the error replies of distkv's

@@ -138,6 +138,8 @@ func (o Options) Validate() (Options, error) {
 		return o, fmt.Errorf("key size %d is too small for %d keys (need at least %d bytes)", o.KeySize, o.Keys, MinKeySize(o.Keys))
 	case o.ValueSize < 0 || o.Clients < 0 || o.Ops < 0 || o.Rate < 0 || o.Duration < 0 || o.Warmup < 0 || o.OpTimeout < 0:
 		return o, fmt.Errorf("sizes, counts, rates and durations must not be negative")
+	case w.Hash && o.Target != TargetRedis:
+		return o, fmt.Errorf("workload %s uses hashes: it needs --target redis", w.Name)
 	case o.Duration == 0 && o.Ops == 0 && !w.Load:
 		return o, fmt.Errorf("give a duration or an operation count (only workload load ends by itself)")
 	case o.Rate > 0 && o.Rate < float64(o.Clients)/3600:

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,8 @@ func (p Progress) Fraction() float64 {
 // run is the shared state of one Run.
 type run struct {
 	o       Options
+	w       Workload
+	fields  [][]byte // a hash workload's field names
 	gen     *Generator
 	d       Driver
 	clk     clock
@@ -72,7 +75,13 @@ func runWith(ctx context.Context, o Options, d Driver, progress func(Progress), 
 	if err != nil {
 		return nil, err
 	}
-	r := &run{o: o, gen: NewGenerator(w, o.Keys, keys), d: d, clk: clk, start: clk.Now(), limit: o.Ops}
+	if _, ok := d.Session(0).(HashSession); w.Hash && !ok {
+		return nil, fmt.Errorf("workload %s needs a store with hashes (--target redis)", w.Name)
+	}
+	r := &run{o: o, w: w, gen: NewGenerator(w, o.Keys, keys), d: d, clk: clk, start: clk.Now(), limit: o.Ops}
+	for i := range RecordFields {
+		r.fields = append(r.fields, FieldName(i))
+	}
 	r.measure = r.start.Add(time.Duration(o.Warmup))
 	if o.Duration > 0 {
 		r.end = r.measure.Add(time.Duration(o.Duration))
@@ -130,7 +139,7 @@ func (r *run) worker(ctx context.Context, i int, rec *recorder) {
 			return
 		}
 		key = AppendKey(key[:0], op.Key, r.o.KeySize)
-		found, err := r.do(ctx, sess, op.Kind, key, value)
+		found, err := r.do(ctx, sess, op, key, value)
 		fin := r.clk.Now()
 		if ctx.Err() != nil {
 			return // interrupted: the outcome says nothing about the store
@@ -156,10 +165,20 @@ func (r *run) seriesTime(fin time.Time) time.Duration {
 }
 
 // do runs one operation within the operation timeout.
-func (r *run) do(ctx context.Context, sess Session, kind OpKind, key, value []byte) (found bool, err error) {
+func (r *run) do(ctx context.Context, sess Session, op Op, key, value []byte) (found bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(r.o.OpTimeout))
 	defer cancel()
-	if kind == OpRead {
+	if r.w.Hash {
+		hs := sess.(HashSession) // checked by runWith
+		switch {
+		case op.Kind == OpRead:
+			return hs.HGetAll(ctx, key)
+		case r.w.Load:
+			return true, hs.HSetRecord(ctx, key, r.fields, value)
+		}
+		return true, hs.HSet(ctx, key, r.fields[op.Field], value)
+	}
+	if op.Kind == OpRead {
 		return sess.Get(ctx, key)
 	}
 	return true, sess.Put(ctx, key, value)

@@ -10,7 +10,7 @@ import (
 
 // Workload is a YCSB-style operation mix.
 type Workload struct {
-	// Name is the --workload name: load, a, b, c or w.
+	// Name is the --workload name: load, a, b, c, w, or a hash workload.
 	Name string
 	// ReadFraction is the share of operations that read; the rest update
 	// (an unconditional write of an existing key).
@@ -18,16 +18,29 @@ type Workload struct {
 	// Load inserts keys 0..N-1 once each, in order across all workers,
 	// and ends when they are all written.
 	Load bool
+	// Hash: each key is a Redis hash of RecordFields fields (a record).
+	// A read is HGETALL of the record, an update HSET of one of its
+	// fields, chosen uniformly, and a load HSET of the whole record. Only
+	// the Redis protocol has hashes.
+	Hash bool
 }
 
+// RecordFields is the number of fields of a record of the hash
+// workloads.
+const RecordFields = 10
+
 // workloads are the named mixes, as in YCSB: a is update heavy, b read
-// mostly, c read only; w (write only) is ours.
+// mostly, c read only; w (write only) is ours. hset and hgetall are their
+// hash forms of w and c (records loaded by hload).
 var workloads = map[string]Workload{
-	"load": {Name: "load", Load: true},
-	"a":    {Name: "a", ReadFraction: 0.5},
-	"b":    {Name: "b", ReadFraction: 0.95},
-	"c":    {Name: "c", ReadFraction: 1},
-	"w":    {Name: "w", ReadFraction: 0},
+	"load":    {Name: "load", Load: true},
+	"a":       {Name: "a", ReadFraction: 0.5},
+	"b":       {Name: "b", ReadFraction: 0.95},
+	"c":       {Name: "c", ReadFraction: 1},
+	"w":       {Name: "w", ReadFraction: 0},
+	"hload":   {Name: "hload", Load: true, Hash: true},
+	"hset":    {Name: "hset", ReadFraction: 0, Hash: true},
+	"hgetall": {Name: "hgetall", ReadFraction: 1, Hash: true},
 }
 
 // WorkloadNames lists the workload names, sorted.
@@ -85,10 +98,12 @@ func (k OpKind) String() string {
 	return "write"
 }
 
-// Op is one operation to run: a kind and a key index.
+// Op is one operation to run: a kind and a key index, and for an
+// update of a hash workload the field it writes.
 type Op struct {
-	Kind OpKind
-	Key  uint64
+	Kind  OpKind
+	Key   uint64
+	Field int
 }
 
 // Generator produces a workload's operations. One Generator is shared by
@@ -119,8 +134,15 @@ func (g *Generator) Next(r *rand.Rand) (Op, bool) {
 	if g.w.ReadFraction >= 1 || (g.w.ReadFraction > 0 && r.Float64() < g.w.ReadFraction) {
 		kind = OpRead
 	}
-	return Op{Kind: kind, Key: g.keys.Next(r)}, true
+	op := Op{Kind: kind, Key: g.keys.Next(r)}
+	if g.w.Hash && kind == OpWrite {
+		op.Field = r.IntN(RecordFields)
+	}
+	return op, true
 }
+
+// FieldName is the name of field i of a hash workload's records.
+func FieldName(i int) []byte { return []byte("f" + strconv.Itoa(i)) }
 
 // MinKeySize is the smallest key size that can name n distinct keys:
 // the "k" prefix and the decimal digits of n-1.

@@ -64,7 +64,9 @@ func (a *app) newBenchCmd() *cobra.Command {
 (p50, p90, p99, p99.9, max, from HDR histograms) and errors by kind.
 
 Workloads: load (insert keys 0..N-1 once), a (50% reads, 50% updates), b (95/5),
-c (reads only), w (writes only). Targets: distkv (HTTP API), etcd (v3 API), redis
+c (reads only), w (writes only). Hash workloads, --target redis only: hload (HSET
+of a 10-field record at each key once), hset (HSET of one field of a record),
+hgetall (HGETALL of a record). Targets: distkv (HTTP API), etcd (v3 API), redis
 (any Redis-protocol server, such as a distkv node's --redis-addr).
 
 By default each client sends its next operation when the previous one returns
@@ -81,10 +83,11 @@ etcd and Redis.`,
 			o := s.options(a.timeout)
 			o.Endpoints = splitList(a.benchEndpoints(cmd, o.Target))
 			o.Namespace = a.ns
-			if o.Workload == "load" && !cmd.Flags().Changed("duration") {
+			load := o.Workload == "load" || o.Workload == "hload"
+			if load && !cmd.Flags().Changed("duration") {
 				o.Duration = 0 // load ends by itself
 			}
-			if o.Workload == "load" && !cmd.Flags().Changed("warmup") {
+			if load && !cmd.Flags().Changed("warmup") {
 				o.Warmup = 0 // measure every insert
 			}
 			return a.bench(cmd.Context(), o, s.html, allowRemote)
@@ -93,7 +96,7 @@ etcd and Redis.`,
 	f := cmd.Flags()
 	f.StringVar(&s.o.Target, "target", bench.TargetDistkv,
 		"distkv, etcd or redis; without --endpoints, etcd is "+defaultEtcdEndpoint+" and redis "+defaultRedisEndpoint)
-	f.StringVar(&s.o.Workload, "workload", "w", "load, a, b, c or w")
+	f.StringVar(&s.o.Workload, "workload", "w", "load, a, b, c, w, or with --target redis hload, hset, hgetall")
 	f.BoolVar(&allowRemote, "allow-remote", false, "allow endpoints off this machine's loopback")
 	addShapeFlags(f, &s)
 	cmd.AddCommand(a.newBenchCompareCmd())
@@ -275,7 +278,9 @@ them, and report the median figures and the distkv/peer ratios. Cells:
   etcd1      distkv 1-node durable cluster, namespace bench1 with 1 replica (HTTP)
              vs etcd, 1 member
   redis-mem  distkv 3-node --in-memory cluster via its Redis front end vs
-             redis-server with no persistence (--save "" --appendonly no)
+             redis-server with no persistence (--save "" --appendonly no); the
+             one cell that also runs the hash workloads hset and hgetall (on
+             records of 10 fields, loaded first)
   redis-aof  distkv 3-node durable cluster via its Redis front end vs
              redis-server --appendonly yes --appendfsync always
   eventual   distkv 3-node --in-memory cluster, eventual namespace (3 replicas,
@@ -303,7 +308,7 @@ Only processes this command started are stopped, by PID (SIGTERM, SIGKILL after
 	f := cmd.Flags()
 	addShapeFlags(f, &s)
 	f.StringSliceVar(&cells, "cells", bench.CellNames(), "cells to run, comma-separated")
-	f.StringSliceVar(&workloads, "workloads", bench.DefaultCompareWorkloads, "workloads to run in every cell (a, b, c, w)")
+	f.StringSliceVar(&workloads, "workloads", bench.DefaultCompareWorkloads, "workloads to run in every cell (a, b, c, w; hset and hgetall run in redis-mem only)")
 	f.IntVar(&runs, "runs", bench.DefaultCompareRuns, "runs of each workload per store; the report gives medians")
 	f.StringVar(&dataDir, "data-dir", os.TempDir(), "where the temporary data directory is made (its file system is the one fsync-probed)")
 	return cmd

@@ -66,7 +66,7 @@ func TestBenchUsageErrors(t *testing.T) {
 		{[]string{"bench", "--consistency", "eventual"}, `unknown consistency "eventual"`},
 		{[]string{"bench", "compare", "--cells", "etcd3,mysql"}, `unknown cell "mysql"`},
 		{[]string{"bench", "compare", "--runs", "0"}, "--runs must be at least 1"},
-		{[]string{"bench", "compare", "--workloads", "load"}, "compare a, b, c or w"},
+		{[]string{"bench", "compare", "--workloads", "load"}, "compare a, b, c, w, hset or hgetall"},
 		{[]string{"bench", "extra"}, "bench takes no arguments"},
 	}
 	for _, c := range cases {
