@@ -10,6 +10,7 @@ import (
 
 	"github.com/distkv/distkv/api"
 	"github.com/distkv/distkv/internal/clustertest"
+	"github.com/distkv/distkv/internal/keyspace"
 	"github.com/distkv/distkv/internal/kv"
 	"github.com/distkv/distkv/internal/membership"
 	"github.com/distkv/distkv/internal/node"
@@ -194,15 +195,24 @@ func TestCausalJoinThenReshard(t *testing.T) {
 	}
 }
 
-// TestEventualReshardWhileOnlyHolderDown: writes acknowledged with W=1 by
-// a replica cut off from the others live only on it. It goes down, and a
-// reshard runs and ends without it (its handoff could not run there). When
-// it is back it must hand the moved keys over to their new shards before
-// it drops the old data, or the acknowledged writes are gone.
-func TestEventualReshardWhileOnlyHolderDown(t *testing.T) {
+// TestReshardWhileOnlyHolderDown: writes acknowledged by a replica cut
+// off from the others (eventual with W=1, or causal, which acknowledges at
+// one replica) live only on it. It goes down, and a reshard runs and ends
+// without it (its handoff could not run there). When it is back it must
+// hand the moved keys over to their new shards before it drops the old
+// data, or the writes are gone (eventual) or missing from its own replicas
+// of the new shards for good (causal: its broadcast reaches the others,
+// not itself, and causal replicas have no anti-entropy).
+func TestReshardWhileOnlyHolderDown(t *testing.T) {
+	for _, mode := range []string{"eventual", "causal"} {
+		t.Run(mode, func(t *testing.T) { testReshardWhileOnlyHolderDown(t, mode) })
+	}
+}
+
+func testReshardWhileOnlyHolderDown(t *testing.T, mode string) {
 	c := clustertest.New(t, clustertest.Options{Nodes: 4, Shards: 1, AntiEntropyInterval: time.Hour, RequestTimeout: 20 * time.Second,
 		HeartbeatInterval: 200 * time.Millisecond})
-	c.CreateNamespace(api.Namespace{Name: "ev", Mode: "eventual", Replicas: "3", Shards: 1})
+	c.CreateNamespace(api.Namespace{Name: "ev", Mode: mode, Replicas: "3", Shards: 1})
 	c.WaitReady(30 * time.Second)
 	victim := c.Node(1).Map().Namespace("ev").Placement[0][1]
 	var via *node.Node
@@ -215,15 +225,19 @@ func TestEventualReshardWhileOnlyHolderDown(t *testing.T) {
 	if _, err := c.Faults().Isolate(uint64(victim), time.Minute); err != nil {
 		t.Fatal(err)
 	}
+	opts := kv.WriteOptions{W: 1}
+	if mode == "causal" {
+		opts = kv.WriteOptions{}
+	}
 	const keys = 200
 	want := map[string]string{}
 	for i := range keys {
 		k, v := fmt.Sprintf("only%04d", i), fmt.Sprintf("v%d", i)
 		wctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := c.Node(victim).KV().Put(wctx, "ev", []byte(k), []byte(v), kv.WriteOptions{W: 1})
+		_, err := c.Node(victim).KV().Put(wctx, "ev", []byte(k), []byte(v), opts)
 		cancel()
 		if err != nil {
-			t.Fatalf("W=1 write on cut-off %s: %v", victim, err)
+			t.Fatalf("write on cut-off %s: %v", victim, err)
 		}
 		want[k] = v
 	}
@@ -250,23 +264,52 @@ func TestEventualReshardWhileOnlyHolderDown(t *testing.T) {
 		t.Fatalf("no key moved to a new shard")
 	}
 	c.Restart(victim)
+	// Every replica of each moved key's shard holds it, the victim's
+	// included; in the causal namespace every key's.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		missing := 0
+		missing := map[keyspace.NodeID]int{}
+		held := map[keyspace.NodeID]map[string]string{}
+		for _, n := range c.Running() {
+			held[n.ID()] = keysInTheirShards(t, n, ns)
+		}
 		for k, v := range want {
-			rctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			e, err := via.KV().Get(rctx, "ev", []byte(k), kv.ReadOptions{R: kv.AllReplicas})
-			cancel()
-			if err != nil || string(e.Value) != v {
-				missing++
+			sh := ns.Locate([]byte(k))
+			holders := sh.Replicas
+			if mode == "eventual" && sh.Index == 0 {
+				// Not moved: it stays where the W=1 write put it, on the
+				// victim alone until anti-entropy (off here) runs.
+				holders = []keyspace.NodeID{victim}
+			}
+			for _, r := range holders {
+				if held[r][k] != v {
+					missing[r]++
+				}
 			}
 		}
-		if missing == 0 {
+		if len(missing) == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d acknowledged writes (%d moved by the reshard) are missing after %s came back", missing, keys, moved, victim)
+			t.Fatalf("after %s came back, replicas miss acknowledged writes (of %d, %d moved by the reshard): %v", victim, keys, moved, missing)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// keysInTheirShards lists what n holds of namespace ns's keys in the shard
+// ns's layout puts each in (a key left behind in a shard it moved out of
+// is not counted: reads do not go there).
+func keysInTheirShards(t *testing.T, n *node.Node, ns *membership.NamespaceMap) map[string]string {
+	out := map[string]string{}
+	err := n.Dump(ctx(t), func(e api.DumpEntry) error {
+		if e.Namespace == ns.Name && !e.Deleted && e.Shard == ns.Locate([]byte(e.Key)).Index {
+			out[e.Key] = e.Value
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

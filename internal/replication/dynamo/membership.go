@@ -55,15 +55,17 @@ func (e *Engine) groupsWith(sub byte) ([]uint64, error) {
 // alone. Hints are kept: they are for other nodes. It returns the groups
 // dropped.
 //
-// Each group of an eventual namespace records the namespace's reshard
+// Each group of a leaderless namespace records the namespace's reshard
 // generation its keys were last sorted by. A group whose generation is
 // older than its namespace's (a reshard ran and ended while this node was
-// down, so its handoff missed this node's keys) hands over the keys whose shard changed before
-// anything else happens to it: the live nodes' handoff covered what they
-// held, but a write acknowledged by fewer replicas than are left (W=1, or
-// a sloppy quorum) may be only here. A causal namespace needs no such
-// step: this node's own writes are in its broadcast log, which every
-// other node stores under the layout it has now.
+// down, so its handoff missed this node's keys) hands over the keys whose
+// shard changed before anything else happens to it: the live nodes'
+// handoff covered what they held, but an eventual write acknowledged by
+// fewer replicas than are left (W=1, or a sloppy quorum) may be only here,
+// and this node's own replicas of the new shards lack the causal writes it
+// accepted before it went down (the others get them from its broadcast
+// log, but a node does not broadcast to itself, and causal replicas have
+// no anti-entropy to repair them).
 func (e *Engine) DropOtherGroups(ctx context.Context, m *membership.Map, keep []uint64) ([]uint64, error) {
 	groups, err := e.localGroups()
 	if err != nil {
@@ -76,7 +78,7 @@ func (e *Engine) DropOtherGroups(ctx context.Context, m *membership.Map, keep []
 		if ns == nil || ns.Mode == keyspace.ModeStrong {
 			continue
 		}
-		if ns.Mode == keyspace.ModeEventual && ns.Reshard == nil {
+		if ns.Reshard == nil {
 			if err := e.catchUpLayout(ctx, m, ns, g); err != nil {
 				errs = append(errs, fmt.Errorf("handing over the keys of %s that a reshard moved: %w", keyspace.GroupID(g), err))
 				continue // kept, and tried again on the next pass
