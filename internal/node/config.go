@@ -39,7 +39,8 @@ type Config struct {
 	// turn, to admit it, and starts from what the one that answers tells
 	// it, ignoring Peers. A node that has data checks it belongs to that
 	// cluster and carries on. JoinFunc, if set, replaces the HTTP request
-	// (tests).
+	// (tests); the check that a data directory belongs to the cluster asks
+	// Join's addresses, so with JoinFunc alone it does not run.
 	Join     []string
 	JoinFunc func(ctx context.Context, req api.MemberRequest) (api.MemberChange, error)
 	// DeadNodeTimeout is how long a member may be silent before the
