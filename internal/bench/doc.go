@@ -14,8 +14,9 @@
 // law of skew 0.99 (Gray et al.'s generator, as in YCSB), key 0 the most
 // popular. Values are random letters, fixed per worker.
 //
-// The hash workloads (Redis protocol only) treat each key as a record,
-// a hash of RecordFields fields f0..f9 of one value each: hload writes
+// The hash workloads (Redis protocol only) use keys that begin with "r"
+// instead of "k", each a record: a hash of RecordFields fields f0..f9 of
+// one value each: hload writes
 // every record whole once (one HSET of all fields), hset writes one
 // field of a record chosen uniformly (one HSET of one field), hgetall
 // reads a whole record (HGETALL). Compare runs them in the cells that

@@ -62,8 +62,8 @@ func TestHashWorkloads(t *testing.T) {
 		t.Fatalf("hload: %d ops, %d records", res.Ops, len(d.records))
 	}
 	for k, r := range d.records {
-		if len(r) != RecordFields {
-			t.Fatalf("record %s has %d fields after hload, want %d", k, len(r), RecordFields)
+		if len(r) != RecordFields || k[0] != 'r' {
+			t.Fatalf("record %s has %d fields after hload, want %d (and a key starting with r)", k, len(r), RecordFields)
 		}
 	}
 	if res := run("hset", 300); res.Ops != 300 || d.hsets != 300 || len(d.records) != 50 {

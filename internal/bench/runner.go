@@ -138,7 +138,11 @@ func (r *run) worker(ctx context.Context, i int, rec *recorder) {
 			r.stopped.Store(true)
 			return
 		}
-		key = AppendKey(key[:0], op.Key, r.o.KeySize)
+		if r.w.Hash {
+			key = AppendRecordKey(key[:0], op.Key, r.o.KeySize)
+		} else {
+			key = AppendKey(key[:0], op.Key, r.o.KeySize)
+		}
 		found, err := r.do(ctx, sess, op, key, value)
 		fin := r.clk.Now()
 		if ctx.Err() != nil {

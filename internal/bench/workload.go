@@ -153,8 +153,15 @@ func MinKeySize(n uint64) int {
 // AppendKey appends the key of index i, size bytes long, to dst: "k"
 // followed by i in decimal, zero-padded to size-1 digits. size must be at
 // least MinKeySize of the key count, so that keys never collide.
-func AppendKey(dst []byte, i uint64, size int) []byte {
-	dst = append(dst, 'k')
+func AppendKey(dst []byte, i uint64, size int) []byte { return appendKey(dst, 'k', i, size) }
+
+// AppendRecordKey is AppendKey for the records of the hash workloads,
+// which begin with "r": they never collide with the keys of the others,
+// which hold strings.
+func AppendRecordKey(dst []byte, i uint64, size int) []byte { return appendKey(dst, 'r', i, size) }
+
+func appendKey(dst []byte, prefix byte, i uint64, size int) []byte {
+	dst = append(dst, prefix)
 	digits := strconv.AppendUint(nil, i, 10)
 	for range size - 1 - len(digits) {
 		dst = append(dst, '0')
