@@ -156,6 +156,57 @@ func TestHashes(t *testing.T) {
 	}
 }
 
+// TestScanMergesHashesInOneShard: in one shard, a page of a scan with
+// hashes is the first keys of strings and hashes together, in key order,
+// however many strings follow (a page full of strings must not hide a
+// hash that sorts before them), and the internal keys between them never
+// show.
+func TestScanMergesHashesInOneShard(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Nodes: 3, Shards: 1})
+	s := c.Running()[0].KV()
+	for _, k := range []string{"b1", "b2", "b3", "\xff\x01after"} {
+		if _, err := s.Put(ctx(t), "", []byte(k), []byte("v"), kv.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, k := range []string{"a", "b2x", "c"} {
+		if _, err := s.HashPut(ctx(t), "", []byte(k), []byte("f"), []byte("v"), kv.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	var after []byte
+	for range 20 {
+		res, err := s.Scan(ctx(t), "", kv.ScanOptions{Hashes: true, Limit: 2, After: after})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, scanned(res))
+		if !res.More {
+			break
+		}
+		after = res.Entries[len(res.Entries)-1].Key
+	}
+	if want := "a(hash),b1 | b2,b2x(hash) | b3,c(hash) | \xff\x01after"; joinPages(got) != want {
+		t.Fatalf("pages %s, want %s", joinPages(got), want)
+	}
+	res, err := s.Scan(ctx(t), "", kv.ScanOptions{})
+	if err != nil || scanned(res) != "b1,b2,b3,\xff\x01after" {
+		t.Fatalf("scan of strings = %s, %v", scanned(res), err)
+	}
+}
+
+func joinPages(ps []string) string {
+	s := ""
+	for i, p := range ps {
+		if i > 0 {
+			s += " | "
+		}
+		s += p
+	}
+	return s
+}
+
 // TestHashInputsRefused: internal keys cannot be sent as keys, oversized
 // fields are refused with the limit named, and leaderless namespaces
 // refuse hashes.

@@ -198,13 +198,13 @@ func (s *Service) scanLocal(q *request, filter func([]byte) bool) (*response, er
 	start = scanStart(q.group, start, q.after)
 	below, above := storage.DataKey(q.group, is), storage.DataKey(q.group, ie)
 	if bytes.Compare(start, below) < 0 {
-		if err := scanInto(r, p, start, minKey(end, below), q, filter, false); err != nil || p.more {
-			return p, err
+		if err := scanInto(r, p, start, minKey(end, below), q, filter, false); err != nil {
+			return nil, err
 		}
 	}
-	if bytes.Compare(end, above) > 0 {
+	if bytes.Compare(end, above) > 0 && !p.more {
 		if err := scanInto(r, p, maxKey(start, above), end, q, filter, false); err != nil {
-			return p, err
+			return nil, err
 		}
 	}
 	if !q.hashes {
