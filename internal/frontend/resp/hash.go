@@ -22,9 +22,13 @@ import (
 // its own, concurrently: it is not atomic, and after an error some of its
 // fields may have been written.
 
-// maxHashReply bounds the fields HGETALL returns; past it HGETALL fails
-// rather than build an unbounded reply.
-const maxHashReply = 100000
+// maxHashReply and maxHashReplyBytes bound the fields HGETALL returns and
+// their size (names and values); past either HGETALL fails rather than
+// build an unbounded reply.
+const (
+	maxHashReply      = 100000
+	maxHashReplyBytes = 256 << 20
+)
 
 // maxHashRereads bounds how often HGETALL and HLEN start again because the
 // hash was replaced (deleted and created anew) between two of their pages.
@@ -165,13 +169,19 @@ func (c *conn) cmdHDel(ctx context.Context, args [][]byte) {
 // order.
 func (c *conn) cmdHGetAll(ctx context.Context, args [][]byte) {
 	var fields []kv.Entry
+	size := 0
 	err := c.hashPages(ctx, args[1], true, func(page []kv.Entry) error {
 		if len(fields)+len(page) > maxHashReply {
 			return replyError("ERR the hash has more than " + strconv.Itoa(maxHashReply) + " fields, more than distkv returns in one reply")
 		}
+		for _, f := range page {
+			if size += len(f.Key) + len(f.Value); size > maxHashReplyBytes {
+				return replyError("ERR the hash holds more than " + strconv.Itoa(maxHashReplyBytes>>20) + " MiB, more than distkv returns in one reply")
+			}
+		}
 		fields = append(fields, page...)
 		return nil
-	}, func() { fields = fields[:0] })
+	}, func() { fields, size = fields[:0], 0 })
 	if err != nil {
 		c.w.error(hashError(err))
 		return
