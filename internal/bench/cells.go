@@ -52,6 +52,9 @@ type cellDef struct {
 	// Hashes: the cell also runs the hash workloads (both sides speak
 	// the Redis protocol, and distkv's namespace is strong).
 	Hashes bool
+	// RESP3: the cell runs every workload over RESP2 and over RESP3 (both
+	// sides speak the Redis protocol; see compare_resp.go).
+	RESP3 bool
 }
 
 // workloads returns the workloads of all that cell c runs, in order: the
@@ -61,6 +64,20 @@ func (c cellDef) workloads(all []string) []string {
 	for _, w := range all {
 		if wl, err := ParseWorkload(w); err == nil && (!wl.Hash || c.Hashes) {
 			out = append(out, w)
+		}
+	}
+	return out
+}
+
+// labels returns the run labels of the workloads of all that cell c
+// runs: its workloads, each followed by its RESP3 label ("w@resp3") in a
+// cell with RESP3.
+func (c cellDef) labels(all []string) []string {
+	var out []string
+	for _, w := range c.workloads(all) {
+		out = append(out, w)
+		if c.RESP3 {
+			out = append(out, w+resp3Suffix)
 		}
 	}
 	return out
@@ -100,9 +117,9 @@ var cellDefs = []cellDef{
 	},
 	{
 		Name:  "redis-mem",
-		Title: "in memory: distkv 3-node --in-memory cluster via its Redis front end vs Redis, no persistence; with the hash workloads",
+		Title: "in memory: distkv 3-node --in-memory cluster via its Redis front end vs Redis, no persistence; with the hash workloads; every workload over RESP2 and over RESP3",
 		Spec:  ClusterSpec{Nodes: 3, InMemory: true}, Via: TargetRedis, PeerProg: "redis-server",
-		Peer: redisNoPersistence, Hashes: true,
+		Peer: redisNoPersistence, Hashes: true, RESP3: true,
 	},
 	{
 		Name:  "redis-aof",

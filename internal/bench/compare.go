@@ -80,13 +80,18 @@ type Machine struct {
 type CellResult struct {
 	Name  string `json:"name"`
 	Title string `json:"title"`
-	// Workloads are the workloads the cell ran, of the comparison's.
+	// Workloads are the workloads the cell ran, of the comparison's, by
+	// run label: "c", and "c@resp3" for c's runs over RESP3 in a cell
+	// that runs both protocols.
 	Workloads []string   `json:"workloads,omitempty"`
 	Distkv    SideResult `json:"distkv"`
 	Peer      SideResult `json:"peer"`
 	// Ratios are distkv's figures over the peer's, by workload, for the
 	// workloads both sides ran.
 	Ratios map[string]Ratios `json:"ratios"`
+	// RESP3, in a cell that ran its workloads over both protocols, are
+	// each side's RESP3 figures over its RESP2 figures, by workload.
+	RESP3 map[string]ProtocolRatios `json:"resp3_over_resp2,omitempty"`
 }
 
 // SideResult is one store's runs in a cell.
@@ -104,6 +109,8 @@ type SideResult struct {
 // WorkloadRuns is one workload's runs against one store, and their
 // medians.
 type WorkloadRuns struct {
+	// Workload is the run label: the workload's name, with "@resp3" for
+	// its runs over RESP3 (each run's Options say its protocol).
 	Workload string    `json:"workload"`
 	Median   Figures   `json:"median"`
 	Runs     []*Result `json:"runs"`
@@ -223,7 +230,7 @@ func (co CompareOptions) say(format string, args ...any) {
 // the other's "other CPU". The peer is skipped, with the reason
 // peerMissing, when its binary is missing.
 func (co CompareOptions) runCell(ctx context.Context, c cellDef, dir, peerBin, peerMissing string) *CellResult {
-	cr := &CellResult{Name: c.Name, Title: c.Title, Workloads: c.workloads(co.Workloads), Ratios: map[string]Ratios{}}
+	cr := &CellResult{Name: c.Name, Title: c.Title, Workloads: c.labels(co.Workloads), Ratios: map[string]Ratios{}}
 	co.say("== cell %s: %s", c.Name, c.Title)
 	cr.Distkv.System, cr.Peer.System = "distkv", c.peerSystem()
 	sides := []*side{
@@ -251,8 +258,8 @@ func (co CompareOptions) runCell(ctx context.Context, c cellDef, dir, peerBin, p
 	for _, s := range sides {
 		co.startSide(ctx, s, cr.Workloads)
 	}
-	for _, w := range cr.Workloads {
-		co.runWorkload(ctx, sides, w)
+	for _, group := range labelGroups(cr.Workloads) {
+		co.runWorkload(ctx, sides, group...)
 	}
 	for _, d := range cr.Distkv.Workloads {
 		for _, p := range cr.Peer.Workloads {
@@ -260,6 +267,9 @@ func (co CompareOptions) runCell(ctx context.Context, c cellDef, dir, peerBin, p
 				cr.Ratios[d.Workload] = ratios(d.Median, p.Median)
 			}
 		}
+	}
+	if c.RESP3 {
+		cr.RESP3 = resp3Ratios(cr)
 	}
 	return cr
 }

@@ -59,6 +59,9 @@ func WriteCompareText(w io.Writer, c *Comparison) error {
 		for _, s := range []SideResult{cell.Distkv, cell.Peer} {
 			fmt.Fprintf(&b, "    %s: %s\n", s.System, sideStatus(s))
 		}
+		if l := protocolLine(cell); l != "" {
+			fmt.Fprintf(&b, "    %s\n", l)
+		}
 	}
 	b.WriteString("\n" + compareNote + "\n")
 	_, err := io.WriteString(w, b.String())
@@ -144,6 +147,9 @@ func WriteCompareHTML(w io.Writer, c *Comparison) error {
 		fmt.Fprintf(&b, "<h2>%s: %s</h2>\n", esc(cell.Name), esc(cell.Title))
 		for _, s := range []SideResult{cell.Distkv, cell.Peer} {
 			fmt.Fprintf(&b, "<p class=\"note\">%s: %s</p>\n", esc(s.System), esc(sideStatus(s)))
+		}
+		if l := protocolLine(cell); l != "" {
+			fmt.Fprintf(&b, "<p class=\"note\">%s</p>\n", esc(l))
 		}
 		for _, wl := range cell.workloadsOf(c) {
 			var runs []namedSeries

@@ -56,36 +56,45 @@ func (co CompareOptions) startSide(ctx context.Context, s *side, workloads []str
 	}
 }
 
-// runWorkload runs workload w co.Runs times on each side still running,
-// alternating between the sides, and takes the medians.
-func (co CompareOptions) runWorkload(ctx context.Context, sides []*side, w string) {
-	runs := map[*side]*WorkloadRuns{}
+// runWorkload runs the workloads labelled labels co.Runs times on each
+// side still running: round i runs each label in turn, alternating
+// between the sides for each. It takes the medians of each label's runs.
+func (co CompareOptions) runWorkload(ctx context.Context, sides []*side, labels ...string) {
+	runs := map[*side]map[string]*WorkloadRuns{}
 	for _, s := range sides {
-		if s.dep != nil {
-			runs[s] = &WorkloadRuns{Workload: w}
-			s.res.Workloads = append(s.res.Workloads, runs[s])
+		if s.dep == nil {
+			continue
+		}
+		runs[s] = map[string]*WorkloadRuns{}
+		for _, w := range labels {
+			runs[s][w] = &WorkloadRuns{Workload: w}
+			s.res.Workloads = append(s.res.Workloads, runs[s][w])
 		}
 	}
 	for i := range co.Runs {
-		for _, s := range sides {
-			if s.dep == nil {
-				continue
+		for _, w := range labels {
+			for _, s := range sides {
+				if s.dep == nil {
+					continue
+				}
+				label := fmt.Sprintf("%s %s %s %d/%d", s.cell, s.res.System, w, i+1, co.Runs)
+				res, err := co.runOne(ctx, s.dep, w, label)
+				if err != nil {
+					co.fail(s, fmt.Sprintf("workload %s run %d: %v", w, i+1, err))
+					continue
+				}
+				runs[s][w].Runs = append(runs[s][w].Runs, res)
+				l := res.Latency["all"]
+				co.say("%s: %s ops/s, p50 %s, p99 %s, %d errors; other processes used %s of the CPU", label,
+					fmtRate(res.OpsPerSec), fmtLatency(l.P50Micros), fmtLatency(l.P99Micros), res.TotalErrors(),
+					fmtShare(res.ForeignCPU))
 			}
-			label := fmt.Sprintf("%s %s %s %d/%d", s.cell, s.res.System, w, i+1, co.Runs)
-			res, err := co.runOne(ctx, s.dep, w, label)
-			if err != nil {
-				co.fail(s, fmt.Sprintf("workload %s run %d: %v", w, i+1, err))
-				continue
-			}
-			runs[s].Runs = append(runs[s].Runs, res)
-			l := res.Latency["all"]
-			co.say("%s: %s ops/s, p50 %s, p99 %s, %d errors; other processes used %s of the CPU", label,
-				fmtRate(res.OpsPerSec), fmtLatency(l.P50Micros), fmtLatency(l.P99Micros), res.TotalErrors(),
-				fmtShare(res.ForeignCPU))
 		}
 	}
-	for _, wr := range runs {
-		wr.Median = medianFigures(wr.Runs)
+	for _, byLabel := range runs {
+		for _, wr := range byLabel {
+			wr.Median = medianFigures(wr.Runs)
+		}
 	}
 }
 
@@ -111,7 +120,8 @@ func (co CompareOptions) stopSide(s *side) {
 // loaded first), and whether one is a hash workload (so the records are:
 // HSET of a field updates an existing record, as HGETALL reads one).
 func needsLoad(ws []string) (reads, hashes bool) {
-	for _, w := range ws {
+	for _, label := range ws {
+		w, _ := parseLabel(label)
 		wl, err := ParseWorkload(w)
 		switch {
 		case err != nil:
@@ -124,10 +134,15 @@ func needsLoad(ws []string) (reads, hashes bool) {
 	return reads, hashes
 }
 
-// runOne runs workload w against dep with co's base options.
+// runOne runs the workload labelled w ("c", or "c@resp3" for workload c
+// over RESP3) against dep with co's base options.
 func (co CompareOptions) runOne(ctx context.Context, dep *Deployment, w, label string) (*Result, error) {
 	o := co.Base
-	o.Target, o.Endpoints, o.Namespace, o.Workload = dep.Target, dep.Endpoints, dep.Namespace, w
+	workload, protocol := parseLabel(w)
+	o.Target, o.Endpoints, o.Namespace, o.Workload = dep.Target, dep.Endpoints, dep.Namespace, workload
+	if protocol != 0 {
+		o.Protocol = protocol
+	}
 	if w == "load" || w == "hload" {
 		o.Duration, o.Ops, o.Warmup, o.Rate = 0, 0, 0, 0
 	}

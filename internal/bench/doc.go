@@ -1,6 +1,7 @@
 // Package bench is distkv's load generator: YCSB-style workloads run
 // against distkv (HTTP, through package client), etcd (v3 gRPC) or
-// anything speaking the Redis protocol, with latencies kept in HDR
+// anything speaking the Redis protocol (RESP2, or RESP3 with
+// Options.Protocol 3), with latencies kept in HDR
 // histograms, and reports as a table, JSON or a self-contained HTML page;
 // and Compare, which runs the same workloads against a local distkv
 // cluster and against etcd and Redis, one run at a time, and reports

@@ -10,8 +10,8 @@ import (
 )
 
 // redisDriver drives the Redis protocol with go-redis: GET and SET, and
-// HSET and HGETALL for the hash workloads. It
-// builds one client per endpoint (one Redis, or each node's front end of
+// HSET and HGETALL for the hash workloads, over RESP2 or RESP3
+// (Options.Protocol). It builds one client per endpoint (one Redis, or each node's front end of
 // a distkv cluster) and hands them to workers in turn; each client's pool
 // holds a connection for every worker that uses it. Retries are off: a
 // failed command is reported, never silently resent.
@@ -26,7 +26,7 @@ func newRedisDriver(o Options) (*redisDriver, error) {
 	for _, ep := range o.Endpoints {
 		opts := &redis.Options{
 			Addr:                  ep,
-			Protocol:              2,
+			Protocol:              o.Protocol,
 			PoolSize:              per,
 			MaxRetries:            -1,
 			DialTimeout:           timeout,

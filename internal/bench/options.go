@@ -46,6 +46,10 @@ type Options struct {
 	// connection, which only distkv's Redis front end understands.
 	Namespace   string `json:"namespace,omitempty"`
 	Consistency string `json:"consistency"`
+	// Protocol is the RESP version the redis target's connections speak:
+	// 2 (the default) or 3 (each connection opens with HELLO 3). Other
+	// targets have none.
+	Protocol int `json:"protocol,omitempty"`
 
 	Workload  string `json:"workload"`
 	Keys      uint64 `json:"keys"`
@@ -95,6 +99,9 @@ func (o Options) withDefaults() Options {
 		}
 	}
 	def(&o.Target, TargetDistkv)
+	if o.Target == TargetRedis && o.Protocol == 0 {
+		o.Protocol = 2
+	}
 	def(&o.Consistency, Linearizable)
 	def(&o.Workload, "w")
 	def(&o.Dist, DistUniform)
@@ -140,6 +147,10 @@ func (o Options) Validate() (Options, error) {
 		return o, fmt.Errorf("sizes, counts, rates and durations must not be negative")
 	case w.Hash && o.Target != TargetRedis:
 		return o, fmt.Errorf("workload %s uses hashes: it needs --target redis", w.Name)
+	case o.Target != TargetRedis && o.Protocol != 0:
+		return o, fmt.Errorf("--resp (the RESP protocol version) is for --target redis only")
+	case o.Target == TargetRedis && o.Protocol != 2 && o.Protocol != 3:
+		return o, fmt.Errorf("RESP protocol version %d: want 2 or 3", o.Protocol)
 	case o.Duration == 0 && o.Ops == 0 && !w.Load:
 		return o, fmt.Errorf("give a duration or an operation count (only workload load ends by itself)")
 	case o.Rate > 0 && o.Rate < float64(o.Clients)/3600:

@@ -67,7 +67,8 @@ Workloads: load (insert keys 0..N-1 once), a (50% reads, 50% updates), b (95/5),
 c (reads only), w (writes only). Hash workloads, --target redis only: hload (HSET
 of a 10-field record at each key once), hset (HSET of one field of a record),
 hgetall (HGETALL of a record). Targets: distkv (HTTP API), etcd (v3 API), redis
-(any Redis-protocol server, such as a distkv node's --redis-addr).
+(any Redis-protocol server, such as a distkv node's --redis-addr), over RESP2 or,
+with --resp 3, RESP3.
 
 By default each client sends its next operation when the previous one returns
 (closed loop: measures throughput). With --rate R, operations are due at fixed
@@ -97,6 +98,7 @@ etcd and Redis.`,
 	f.StringVar(&s.o.Target, "target", bench.TargetDistkv,
 		"distkv, etcd or redis; without --endpoints, etcd is "+defaultEtcdEndpoint+" and redis "+defaultRedisEndpoint)
 	f.StringVar(&s.o.Workload, "workload", "w", "load, a, b, c, w, or with --target redis hload, hset, hgetall")
+	f.IntVar(&s.o.Protocol, "resp", 0, "with --target redis: the RESP version to speak, 2 or 3 (default 2)")
 	f.BoolVar(&allowRemote, "allow-remote", false, "allow endpoints off this machine's loopback")
 	addShapeFlags(f, &s)
 	cmd.AddCommand(a.newBenchCompareCmd())
@@ -280,7 +282,9 @@ them, and report the median figures and the distkv/peer ratios. Cells:
   redis-mem  distkv 3-node --in-memory cluster via its Redis front end vs
              redis-server with no persistence (--save "" --appendonly no); the
              one cell that also runs the hash workloads hset and hgetall (on
-             records of 10 fields, loaded first)
+             records of 10 fields, loaded first), and that runs every workload
+             over RESP2 and again over RESP3 (labelled w@resp3...), the two
+             interleaved on the same deployments
   redis-aof  distkv 3-node durable cluster via its Redis front end vs
              redis-server --appendonly yes --appendfsync always
   eventual   distkv 3-node --in-memory cluster, eventual namespace (3 replicas,
