@@ -156,6 +156,56 @@ func TestHashes(t *testing.T) {
 	}
 }
 
+// TestHashesForwarded: with one replica per shard, most nodes hold no
+// replica of a hash's shard, so every operation travels to another node
+// and back: fields, pages of fields and hash keys in scans survive the
+// trip.
+func TestHashesForwarded(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Nodes: 3, Shards: 2, Replicas: 1})
+	nodes := c.Running()
+	for i := range 5 {
+		if _, err := nodes[i%3].KV().HashPut(ctx(t), "", []byte("fw"), fmt.Appendf(nil, "f%d", i), []byte("v"), kv.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := nodes[0].KV().Put(ctx(t), "", []byte("str"), []byte("s"), kv.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		s := n.KV()
+		if e, err := s.HashGet(ctx(t), "", []byte("fw"), []byte("f3"), kv.ReadOptions{}); err != nil || string(e.Value) != "v" {
+			t.Fatalf("%s: HashGet = %+v, %v", n.ID(), e, err)
+		}
+		var names []string
+		var after []byte
+		for range 10 {
+			res, err := s.HashScan(ctx(t), "", []byte("fw"), kv.ScanOptions{After: after, Limit: 2})
+			if err != nil {
+				t.Fatalf("%s: HashScan after %q: %v", n.ID(), after, err)
+			}
+			for _, f := range res.Fields {
+				names = append(names, string(f.Key))
+			}
+			if !res.More {
+				break
+			}
+			after = res.Fields[len(res.Fields)-1].Key
+		}
+		if joinComma(names) != "f0,f1,f2,f3,f4" {
+			t.Fatalf("%s: HashScan pages = %v", n.ID(), names)
+		}
+		if _, err := s.HashGet(ctx(t), "", []byte("str"), []byte("f"), kv.ReadOptions{}); !errors.Is(err, kv.ErrWrongType) {
+			t.Fatalf("%s: HashGet of a string: %v, want ErrWrongType", n.ID(), err)
+		}
+		if _, err := s.Get(ctx(t), "", []byte("fw"), kv.ReadOptions{}); !errors.Is(err, kv.ErrWrongType) {
+			t.Fatalf("%s: Get of a hash: %v, want ErrWrongType", n.ID(), err)
+		}
+		if res, err := s.Scan(ctx(t), "", kv.ScanOptions{Hashes: true}); err != nil || scanned(res) != "fw(hash),str" {
+			t.Fatalf("%s: Scan with hashes = %s, %v", n.ID(), scanned(res), err)
+		}
+	}
+}
+
 // TestScanMergesHashesInOneShard: in one shard, a page of a scan with
 // hashes is the first keys of strings and hashes together, in key order,
 // however many strings follow (a page full of strings must not hide a

@@ -212,7 +212,7 @@ func (s *Service) scanLocal(q *request, filter func([]byte) bool) (*response, er
 	}
 	hp := &response{}
 	ms, me := storage.DataRange(q.group, keyspace.HashMarkerPrefix(q.prefix))
-	if q.after != nil {
+	if len(q.after) > 0 { // (decoding makes an absent one empty)
 		ms = scanStart(q.group, ms, keyspace.HashMarkerKey(q.after))
 	}
 	if err := scanInto(r, hp, ms, me, q, filter, true); err != nil {
@@ -247,7 +247,7 @@ func (s *Service) scanFields(q *request, filter func([]byte) bool) (*response, e
 		return &response{}, err
 	}
 	start, end := storage.DataRange(q.group, keyspace.HashFieldKey(ik.Key, gen, ik.Field))
-	if q.after != nil {
+	if len(q.after) > 0 { // (decoding makes an absent one empty)
 		ia, ok := keyspace.ParseInternal(q.after)
 		if !ok || ia.Form != keyspace.FormHashField || ia.Gen != 0 || !bytes.Equal(ia.Key, ik.Key) {
 			return nil, invalidf("scan of hash %q resumes after %q, not one of its fields", ik.Key, q.after)
