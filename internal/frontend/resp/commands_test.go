@@ -281,3 +281,14 @@ func testNamespacesAndSelect(t *testing.T, proto int) {
 	wantErr(t, cn.Select(ctx, 1).Err(), "ERR distkv has no numbered databases; use NS <namespace>")
 	wantErr(t, cn.Do(ctx, "SELECT", "x").Err(), errNotInt)
 }
+
+// HGETALL answers a map in RESP3, the flat array of its pairs in RESP2,
+// as Redis does; an empty hash is an empty map.
+func TestHGetAllProtocols(t *testing.T) {
+	r := start(t, Config{}).dial(t)
+	r.send("HSET h b 2 a 1\r\nHGETALL h\r\nHGETALL nope\r\nHELLO 3\r\n")
+	r.expect(":2\r\n*4\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n*0\r\n")
+	r.reply()
+	r.send("HGETALL h\r\nHGETALL nope\r\n")
+	r.expect("%2\r\n$1\r\na\r\n$1\r\n1\r\n$1\r\nb\r\n$1\r\n2\r\n%0\r\n")
+}

@@ -186,8 +186,7 @@ func (c *conn) cmdHGetAll(ctx context.Context, args [][]byte) {
 		c.w.error(hashError(err))
 		return
 	}
-	// RESP3: map
-	c.w.array(2 * len(fields))
+	c.w.mapLen(len(fields)) // a flat array of field, value... in RESP2
 	for _, f := range fields {
 		c.w.bulk(f.Key)
 		c.w.bulk(f.Value)
