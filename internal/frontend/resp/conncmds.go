@@ -44,8 +44,8 @@ func (c *conn) cmdQuit(context.Context, [][]byte) {
 func (c *conn) cmdHello(_ context.Context, args [][]byte) {
 	proto := c.w.proto
 	if len(args) > 1 {
-		v, err := strconv.ParseInt(string(args[1]), 10, 64)
-		if err != nil {
+		v, ok := parseInt(args[1])
+		if !ok {
 			c.w.error("ERR Protocol version is not an integer or out of range")
 			return
 		}

@@ -65,6 +65,8 @@ func TestHello(t *testing.T) {
 		{"HELLO -1", "NOPROTO unsupported protocol version"},
 		{"HELLO x", "ERR Protocol version is not an integer or out of range"},
 		{"HELLO 99999999999999999999", "ERR Protocol version is not an integer or out of range"},
+		{"HELLO +3", "ERR Protocol version is not an integer or out of range"},
+		{"HELLO 03", "ERR Protocol version is not an integer or out of range"},
 		{"HELLO AUTH default x", "ERR Protocol version is not an integer or out of range"},
 		{"HELLO 2 BOGUS", "ERR Syntax error in HELLO option 'BOGUS'"},
 		{"HELLO 2 AUTH default", "ERR Syntax error in HELLO option 'AUTH'"},
