@@ -126,35 +126,34 @@ func (r *runState) divergence(ctx context.Context) (string, error) {
 		ns    string
 		shard int
 	}
-	digests := map[string]map[shardID]string{} // node -> shard -> contents
+	// node -> shard -> key -> what the node holds of it
+	contents := map[string]map[shardID]map[string]string{}
 	for _, n := range st.Nodes {
 		if n.Membership == api.MemberRemoved {
 			continue // holds nothing the map places; its process may be gone
 		}
-		per := map[shardID]*strings.Builder{}
+		per := map[shardID]map[string]string{}
 		c, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := r.cl.Dump(c, n.ClientAddr, func(e api.DumpEntry) error {
 			id := shardID{e.Namespace, e.Shard}
 			if per[id] == nil {
-				per[id] = &strings.Builder{}
+				per[id] = map[string]string{}
 			}
-			fmt.Fprintf(per[id], "%q=%q@%d/%s/%d/%v;", e.Key, e.Value, e.Version, e.Context, e.Siblings, e.Deleted)
+			per[id][e.Key] = fmt.Sprintf("%q@%d/%s/%d/%v", e.Value, e.Version, e.Context, e.Siblings, e.Deleted)
 			return nil
 		})
 		cancel()
 		if err != nil {
 			return "", fmt.Errorf("dump of %s: %w", n.ID, err)
 		}
-		digests[n.ID] = map[shardID]string{}
-		for id, b := range per {
-			digests[n.ID][id] = b.String()
-		}
+		contents[n.ID] = per
 	}
 	for _, sh := range st.Shards {
 		id := shardID{sh.Namespace, sh.ID}
+		first := sh.Replicas[0]
 		for _, rep := range sh.Replicas[1:] {
-			if digests[rep][id] != digests[sh.Replicas[0]][id] {
-				return fmt.Sprintf("shard %s/%d differs between replicas %s and %s", sh.Namespace, sh.ID, sh.Replicas[0], rep), nil
+			if d := describeDiff(contents[first][id], contents[rep][id], first, rep); d != "" {
+				return fmt.Sprintf("shard %s/%d differs between replicas %s and %s: %s", sh.Namespace, sh.ID, first, rep, d), nil
 			}
 		}
 	}
@@ -215,4 +214,48 @@ func (r *runState) repairAll(ctx context.Context) {
 		}
 		cancel()
 	}
+}
+
+// describeDiff says how two replicas' contents of a shard differ ("" if
+// they do not): how many keys each holds, how many differ, and a few of
+// them, so a failed run shows which replica is missing what.
+func describeDiff(a, b map[string]string, an, bn string) string {
+	var differ []string
+	for k, v := range a {
+		if b[k] != v {
+			differ = append(differ, k)
+		}
+	}
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			differ = append(differ, k)
+		}
+	}
+	if len(differ) == 0 {
+		return ""
+	}
+	sort.Strings(differ)
+	onlyA, onlyB := 0, 0
+	for _, k := range differ {
+		_, inA := a[k]
+		_, inB := b[k]
+		switch {
+		case !inB:
+			onlyA++
+		case !inA:
+			onlyB++
+		}
+	}
+	var eg []string
+	for _, k := range differ[:min(3, len(differ))] {
+		show := func(m map[string]string) string {
+			if v, ok := m[k]; ok {
+				return v
+			}
+			return "absent"
+		}
+		eg = append(eg, fmt.Sprintf("%s (%s: %s; %s: %s)", k, an, show(a), bn, show(b)))
+	}
+	return fmt.Sprintf("%s holds %d keys, %s %d; %d differ (%d only on %s, %d only on %s), e.g. %s",
+		an, len(a), bn, len(b), len(differ), onlyA, an, onlyB, bn, strings.Join(eg, ", "))
 }
