@@ -433,7 +433,10 @@ func (c *causalState) receive(w *cwrite) {
 		return
 	}
 	c.mu.Lock()
-	if st.v[w.origin] >= w.seq || countPending(st) >= maxPending {
+	// A full buffer still takes an origin's next write: the buffer may be
+	// full of later writes waiting for exactly that one, and refusing it
+	// would wedge delivery for good (at most one extra per origin).
+	if st.v[w.origin] >= w.seq || (countPending(st) >= maxPending && w.seq != st.v[w.origin]+1) {
 		c.mu.Unlock()
 		return // already applied, or buffered too much: retransmission will bring it again
 	}

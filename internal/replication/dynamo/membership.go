@@ -388,6 +388,9 @@ func (e *Engine) serveCopyBatch(d *dec) error {
 	if d.err != nil {
 		return d.err
 	}
+	if err := e.mustStore(g); err != nil {
+		return err
+	}
 	for _, ks := range states {
 		if _, _, err := e.store.merge(g, ks.key, ks.set, e.lww(g), e.discarded); err != nil {
 			return err

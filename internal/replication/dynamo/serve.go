@@ -106,6 +106,9 @@ func (e *Engine) serveStoreBatch(d *dec) error {
 	if d.err != nil {
 		return d.err
 	}
+	if err := e.mustStore(g); err != nil {
+		return err
+	}
 	for _, ks := range states {
 		if err := e.mergeLocal(g, ks.key, ks.set); err != nil {
 			return err
@@ -201,4 +204,19 @@ func (e *Engine) observe(set dvv.Set) {
 			e.cfg.Logger.Debug("clock offset", "err", err)
 		}
 	}
+}
+
+// mustStore refuses a batch (hints delivered, a copy, a handoff) for a
+// group this node's map does not place here: merged, it would be dropped
+// with the group on the next reconciliation, while the sender, whose map
+// is older or newer than ours, took it as delivered. Refused, the sender
+// keeps it and tries again once the maps agree.
+func (e *Engine) mustStore(g uint64) error {
+	m := e.cfg.Map()
+	for _, sh := range m.ShardsOn(e.self()) {
+		if uint64(sh.Group) == g {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s does not hold %s at map epoch %d", ErrUnavailable, e.self(), keyspace.GroupID(g), m.Epoch)
 }
