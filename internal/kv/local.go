@@ -149,9 +149,18 @@ func (s *Service) readField(q *request) (*response, error) {
 	return readValue(snap, q.group, keyspace.HashFieldKey(ik.Key, gen, ik.Field))
 }
 
-// hashGeneration returns the generation of the hash under key as r holds
-// it (0: none), or ErrWrongType if key holds a string.
+// hashGeneration returns the generation of the hash under key as r (one
+// state of the shard) holds it (0: none), or ErrWrongType if key holds a
+// string. A key holding a hash holds no string, so the string is looked
+// for only when there is no hash.
 func hashGeneration(r storage.Reader, group uint64, key []byte) (uint64, error) {
+	m, err := readValue(r, group, keyspace.HashMarkerKey(key))
+	switch {
+	case err != nil:
+		return 0, err
+	case m.found:
+		return m.version, nil
+	}
 	str, err := readValue(r, group, key)
 	switch {
 	case err != nil:
@@ -159,8 +168,7 @@ func hashGeneration(r storage.Reader, group uint64, key []byte) (uint64, error) 
 	case str.found:
 		return 0, ErrWrongType
 	}
-	m, err := readValue(r, group, keyspace.HashMarkerKey(key))
-	return m.version, err
+	return 0, nil
 }
 
 func readValue(r storage.Reader, group uint64, key []byte) (*response, error) {

@@ -249,11 +249,13 @@ func (sm *SM) applyHash(b *storage.Batch, index uint64, rec *record, c Command) 
 	if !ok || ik.Form != keyspace.FormHashField || ik.Gen != 0 {
 		return Outcome{Err: fmt.Errorf("%w: internal key %q is not a field of a hash's current generation", errBadCommand, c.Key)}
 	}
-	if _, isString := sm.version(b, storage.DataKey(sm.group, ik.Key), ik.Key); isString {
-		return Outcome{Err: ErrWrongType}
-	}
 	mk := keyspace.HashMarkerKey(ik.Key)
 	gen, exists := sm.version(b, storage.DataKey(sm.group, mk), mk)
+	if !exists { // (a key holding a hash holds no string: no need to look)
+		if _, isString := sm.version(b, storage.DataKey(sm.group, ik.Key), ik.Key); isString {
+			return Outcome{Err: ErrWrongType}
+		}
+	}
 	var (
 		fk    []byte
 		cur   uint64
