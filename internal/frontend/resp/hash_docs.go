@@ -16,7 +16,7 @@ var hashDocs = map[string]commandDoc{
 	"hset": {summary: "Set fields of a hash, creating it if the key holds nothing, and count the fields that are new (each field is written on its own, not atomically)",
 		since: "2.0.0", group: "hash",
 		complexity: "O(1) for each field/value pair added, so O(N) to add N field/value pairs when the command is called with multiple field/value pairs.",
-		acl:        aclWriteHash, keyFlags: []string{"RW", "update", "insert"},
+		acl:        aclWriteHash, keyFlags: []string{"RW", "update"},
 		args: []argDoc{keyArg("key"), multiple(block("data", strArg("field"), strArg("value")))}},
 	"hget": {summary: "Return the value of a field of a hash", since: "2.0.0", group: "hash", complexity: "O(1)",
 		acl: aclReadHash, keyFlags: []string{"RO", "access"}, args: []argDoc{keyArg("key"), strArg("field")}},
