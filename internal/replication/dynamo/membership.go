@@ -421,7 +421,7 @@ func (e *Engine) Handoff(ctx context.Context, name string, id uint64, wait map[u
 		if !slices.Contains(old.Replicas, e.self()) {
 			continue
 		}
-		if err := e.handOver(ctx, ns, old); err != nil {
+		if _, err := e.handOverMoved(ctx, e.cfg.Map(), ns, uint64(old.Group)); err != nil {
 			return fmt.Errorf("handing over %s: %w", old.Group, err)
 		}
 		// Recorded so that the group is not handed over again once the
@@ -470,60 +470,7 @@ func (e *Engine) handOverHints(ctx context.Context, ns *membership.NamespaceMap,
 	if err != nil {
 		return err
 	}
-	for len(moving) > 0 {
-		batch := moving[:min(copyBatch, len(moving))]
-		moving = moving[len(batch):]
-		byShard := map[keyspace.GroupID][]keyState{}
-		shards := map[keyspace.GroupID]membership.Shard{}
-		for _, h := range batch {
-			sh := ns.Locate(h.key)
-			shards[sh.Group] = sh
-			byShard[sh.Group] = append(byShard[sh.Group], keyState{h.key, h.set})
-		}
-		for g, states := range byShard {
-			if err := e.copyOrHint(ctx, shards[g], states); err != nil {
-				return err
-			}
-		}
-		if err := e.store.dropHints(batch); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// handOver sends the keys of old whose shard changed to their new shards.
-func (e *Engine) handOver(ctx context.Context, ns *membership.NamespaceMap, old membership.Shard) error {
-	batches := map[keyspace.GroupID][]keyState{}
-	shards := map[keyspace.GroupID]membership.Shard{}
-	flush := func(g keyspace.GroupID) error {
-		states := batches[g]
-		delete(batches, g)
-		return e.copyOrHint(ctx, shards[g], states)
-	}
-	var sendErr error
-	err := e.store.scan(uint64(old.Group), nil, nil, 0, func(key []byte, set dvv.Set) bool {
-		sh := ns.Locate(key)
-		if sh.Group == old.Group {
-			return true
-		}
-		shards[sh.Group] = sh
-		batches[sh.Group] = append(batches[sh.Group], keyState{key, set})
-		if len(batches[sh.Group]) >= copyBatch {
-			sendErr = flush(sh.Group)
-		}
-		return sendErr == nil
-	})
-	if err == nil {
-		err = sendErr
-	}
-	for g := range batches {
-		if err != nil {
-			break
-		}
-		err = flush(g)
-	}
-	return err
+	return e.readdress(ctx, moving, ns.Locate)
 }
 
 // causalFetchOld reads key's state from its old shard during a reshard:

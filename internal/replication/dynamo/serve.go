@@ -212,11 +212,10 @@ func (e *Engine) observe(set dvv.Set) {
 // is older or newer than ours, took it as delivered. Refused, the sender
 // keeps it and tries again once the maps agree.
 func (e *Engine) mustStore(g uint64) error {
-	m := e.cfg.Map()
-	for _, sh := range m.ShardsOn(e.self()) {
+	for _, sh := range e.localShards() {
 		if uint64(sh.Group) == g {
 			return nil
 		}
 	}
-	return fmt.Errorf("%w: %s does not hold %s at map epoch %d", ErrUnavailable, e.self(), keyspace.GroupID(g), m.Epoch)
+	return fmt.Errorf("%w: %s does not hold %s at map epoch %d", ErrUnavailable, e.self(), keyspace.GroupID(g), e.cfg.Map().Epoch)
 }
