@@ -105,7 +105,7 @@ func (sm *SM) ingest(b *storage.Batch, index uint64, rec *record, m *Migrate) {
 
 // finish deletes the keys that moved out (without change events: they
 // moved, they were not deleted) and the delete records, and records the
-// new layout as the one this group serves.
+// new layout as the one this group serves (none, if it dropped the group).
 func (sm *SM) finish(b *storage.Batch, rec *record, epoch uint64) {
 	mg := rec.Migration
 	var gone [][]byte
@@ -127,9 +127,11 @@ func (sm *SM) finish(b *storage.Batch, rec *record, epoch uint64) {
 	if err := b.DeleteRange(ts, te); err != nil {
 		panic(fmt.Sprintf("shardsm: clearing delete records of group %d: %v", sm.group, err))
 	}
-	if mg.NewIndex >= 0 {
-		rec.Layout, rec.Index = mg.New, mg.NewIndex
-	}
+	// A group the new layout drops serves nothing from now on (index -1
+	// is no shard's): a write routed by the old layout, from a router
+	// that paused on ErrMoving and tried again, must be told the key
+	// moved, not applied where no read will look.
+	rec.Layout, rec.Index = mg.New, mg.NewIndex
 	rec.MovedEpoch = max(rec.MovedEpoch, epoch, mg.Epoch)
 	rec.FinishedID = mg.ID
 	rec.Migration = nil

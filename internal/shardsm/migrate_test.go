@@ -1,6 +1,7 @@
 package shardsm
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 
@@ -132,5 +133,36 @@ func TestIngestLateCopies(t *testing.T) {
 	}
 	if got := tg.get(c); got != 66 {
 		t.Fatalf("a copy after ready changed c: version %d, want 66", got)
+	}
+}
+
+// TestDroppedGroupRefusesAfterFinish plays old shard 1 of a 2 -> 1
+// reshard, a group the new layout drops: once it has finished, a write
+// routed by the old layout (a router that paused on ErrMoving and tried
+// again) must be refused as moved, not applied where no read will look.
+func TestDroppedGroupRefusesAfterFinish(t *testing.T) {
+	tg := newTarget(t)
+	tg.mg = Migration{ID: 9, Old: keyspace.Layout{Shards: 2}, New: keyspace.Layout{Shards: 1}, OldIndex: 1, NewIndex: -1}
+	key := movingKeys(1)[0]
+	put := &Command{Op: OpPut, Key: key, Value: []byte("v")}
+	if out := tg.apply(put.Encode()); out.Err != nil {
+		t.Fatalf("a write before the reshard: %v", out.Err)
+	}
+	for _, step := range []string{StepTrack, StepBulkDone, StepFreeze, StepSeal} {
+		tg.step(step, false, nil)
+	}
+	tg.step(StepFinish, false, nil)
+	if got := tg.get(key); got != 0 {
+		t.Fatalf("the moved key is still here after finish, version %d", got)
+	}
+	for _, cmd := range []*Command{put, {Op: OpDelete, Key: key}} {
+		out := tg.apply(cmd.Encode())
+		var moved *MovedError
+		if !errors.As(out.Err, &moved) {
+			t.Fatalf("op %v on the dropped group after finish: %+v, want a MovedError", cmd.Op, out)
+		}
+	}
+	if got := tg.get(key); got != 0 {
+		t.Fatalf("a refused write left the key at version %d", got)
 	}
 }

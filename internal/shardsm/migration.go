@@ -86,9 +86,10 @@ type record struct {
 	// version. It grows when keys copied from another shard arrive with
 	// higher versions, so a key's version never goes backwards.
 	VersionBase uint64 `json:"version_base,omitempty"`
-	// Layout and Index: the layout and shard this group serves. Unset
-	// (Layout.Shards 0) for groups that never took part in a reshard,
-	// which serve whatever they are routed.
+	// Layout and Index: the layout and shard this group serves; Index -1
+	// once a reshard dropped the group. Unset (Layout.Shards 0) for
+	// groups that never took part in a reshard, which serve whatever they
+	// are routed.
 	Layout keyspace.Layout `json:"layout"`
 	Index  int             `json:"index"`
 	// MovedEpoch is the map epoch of the layout recorded.
