@@ -105,4 +105,3 @@ func TestCausalOriginCrashes(t *testing.T) {
 	}
 	t.Logf("seed %d: %d acknowledged writes on every replica", seed, len(acked))
 }
-

@@ -78,6 +78,44 @@ func (s *Service) HashPut(ctx context.Context, nsName string, key, field, value 
 	return s.writeStrong(ctx, ns, &c)
 }
 
+// HashField is a field of a HashSet.
+type HashField = shardsm.Field
+
+// HashSet sets several fields of the hash under key in one write (all or
+// none; a field named twice takes its last value), creating the hash if
+// the key holds nothing; ErrWrongType if it holds a string. Added is how
+// many of the fields were new.
+func (s *Service) HashSet(ctx context.Context, nsName string, key []byte, fields []HashField) (res WriteResult, added int, err error) {
+	if err := s.enter(); err != nil {
+		return WriteResult{}, 0, err
+	}
+	defer s.inflight.Done()
+	if len(fields) == 0 {
+		return WriteResult{}, 0, errors.Join(ErrInvalid, errors.New("a hash set needs at least one field"))
+	}
+	var longest, total int
+	for _, f := range fields {
+		longest = max(longest, len(f.Name))
+		total += len(f.Name) + len(f.Value)
+	}
+	if total > s.cfg.Limits.MaxValue {
+		return WriteResult{}, 0, errors.Join(ErrTooLarge, fmt.Errorf("the fields and values of one hash set add up to %d bytes, more than the value limit (%d)", total, s.cfg.Limits.MaxValue))
+	}
+	ns, err := s.hashNamespace(nsName, key, make([]byte, longest))
+	if err != nil {
+		return WriteResult{}, 0, err
+	}
+	c := shardsm.Command{Op: shardsm.OpHashSet, Key: key, Fields: fields}
+	cmd := c.Encode()
+	p, err := s.routeKey(ctx, ns, key, func(sh membership.Shard) *request {
+		return &request{kind: reqWrite, group: uint64(sh.Group), cmd: cmd}
+	})
+	if err != nil {
+		return WriteResult{}, 0, err
+	}
+	return WriteResult{Version: p.version, Created: p.created}, p.added, nil
+}
+
 // HashDelete deletes one field of the hash under key (the hash, with its
 // last field); ErrNotFound if there is no such field, ErrWrongType if the
 // key holds a string.

@@ -204,6 +204,26 @@ func TestHashesForwarded(t *testing.T) {
 			t.Fatalf("%s: Scan with hashes = %s, %v", n.ID(), scanned(res), err)
 		}
 	}
+	for _, n := range nodes {
+		s := n.KV()
+		// Several fields in one write, through a node with or without a
+		// replica: the count of new fields comes back across the hop.
+		hk := []byte("multi-" + n.ID().String())
+		fields := []kv.HashField{{Name: []byte("a"), Value: []byte("1")}, {Name: []byte("b"), Value: []byte("2")}}
+		if _, added, err := s.HashSet(ctx(t), "", hk, fields); err != nil || added != 2 {
+			t.Fatalf("%s: HashSet of a new hash: added %d, %v; want 2", n.ID(), added, err)
+		}
+		fields = append(fields, kv.HashField{Name: []byte("c"), Value: []byte("3")})
+		if _, added, err := s.HashSet(ctx(t), "", hk, fields); err != nil || added != 1 {
+			t.Fatalf("%s: HashSet adding c: added %d, %v; want 1", n.ID(), added, err)
+		}
+		if e, err := s.HashGet(ctx(t), "", hk, []byte("c"), kv.ReadOptions{}); err != nil || string(e.Value) != "3" {
+			t.Fatalf("%s: HashGet c = %+v, %v", n.ID(), e, err)
+		}
+		if _, _, err := s.HashSet(ctx(t), "", []byte("str"), fields); !errors.Is(err, kv.ErrWrongType) {
+			t.Fatalf("%s: HashSet on a string: %v, want ErrWrongType", n.ID(), err)
+		}
+	}
 }
 
 // TestScanMergesHashesInOneShard: in one shard, a page of a scan with

@@ -96,7 +96,7 @@ func (s *Service) propose(ctx context.Context, q *request) (*response, error) {
 	if o.Err != nil {
 		return nil, o.Err
 	}
-	return &response{version: o.Version, created: o.Created}, nil
+	return &response{version: o.Version, created: o.Created, added: o.Added}, nil
 }
 
 // readLocal reads a key of this node's replica: a string, or — for the

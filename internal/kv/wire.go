@@ -49,6 +49,7 @@ func (q *request) isWrite() bool { return q.kind == reqWrite || q.kind == reqMet
 type response struct {
 	version uint64
 	created bool
+	added   int // fields a hash set created
 	value   []byte
 	found   bool
 	entries []Entry // scan
@@ -192,6 +193,7 @@ func encodeResponse(q *request, p *response, err error) []byte {
 	case reqWrite:
 		buf = binary.AppendUvarint(buf, p.version)
 		buf = append(buf, b2u(p.created))
+		buf = binary.AppendUvarint(buf, uint64(p.added))
 	case reqScan:
 		buf = append(buf, b2u(p.more))
 		buf = binary.AppendUvarint(buf, uint64(len(p.entries)))
@@ -281,6 +283,9 @@ func decodeResponse(q *request, b []byte) (*response, error) {
 	case reqWrite:
 		p.version = r.uvarint()
 		p.created = r.byte() == 1
+		if len(r.b) > 0 {
+			p.added = int(r.uvarint())
+		}
 	case reqScan:
 		p.more = r.byte() == 1
 		n := r.uvarint()

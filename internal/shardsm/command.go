@@ -27,7 +27,14 @@ const (
 	OpDelete
 	// OpMigrate is a step of a reshard (see Migrate).
 	OpMigrate
+	// OpHashSet sets several fields of the hash under Key in one write
+	// (Fields; Value carries them encoded): all of them or, if the key
+	// holds a string, none.
+	OpHashSet
 )
+
+// Field is one field of an OpHashSet.
+type Field struct{ Name, Value []byte }
 
 // Command is a write replicated through a shard's Raft log. Puts and
 // deletes are encoded compactly: they are on every write's path.
@@ -39,10 +46,27 @@ type Command struct {
 	Version uint64
 	Key     []byte
 	Value   []byte
+	// Fields are an OpHashSet's fields (decoded from Value).
+	Fields []Field
 }
 
-// Encode encodes a put or delete.
+// Encode encodes a put, a delete or a hash set.
 func (c *Command) Encode() []byte {
+	if c.Op == OpHashSet {
+		var v []byte
+		v = binary.AppendUvarint(v, uint64(len(c.Fields)))
+		for _, f := range c.Fields {
+			v = binary.AppendUvarint(v, uint64(len(f.Name)))
+			v = append(v, f.Name...)
+			v = binary.AppendUvarint(v, uint64(len(f.Value)))
+			v = append(v, f.Value...)
+		}
+		hs := *c
+		hs.Op, hs.Value, hs.Fields = OpPut, v, nil
+		buf := hs.Encode()
+		buf[0] = byte(OpHashSet)
+		return buf
+	}
 	buf := make([]byte, 0, 3+binary.MaxVarintLen64*2+len(c.Key)+len(c.Value))
 	buf = append(buf, byte(c.Op), byte(c.Cond))
 	buf = binary.AppendUvarint(buf, c.Version)
@@ -60,7 +84,7 @@ func DecodeCommand(b []byte) (Command, error) {
 		return c, errBadCommand
 	}
 	c.Op, c.Cond = Op(b[0]), Condition(b[1])
-	if c.Op != OpPut && c.Op != OpDelete {
+	if c.Op != OpPut && c.Op != OpDelete && c.Op != OpHashSet {
 		return c, errBadCommand
 	}
 	b = b[2:]
@@ -75,7 +99,45 @@ func DecodeCommand(b []byte) (Command, error) {
 	}
 	c.Key = b[n : n+int(kl)]
 	c.Value = b[n+int(kl):]
+	if c.Op == OpHashSet {
+		return c, c.decodeFields()
+	}
 	return c, nil
+}
+
+// decodeFields decodes an OpHashSet's fields from its value (they alias it).
+func (c *Command) decodeFields() error {
+	b := c.Value
+	next := func() ([]byte, bool) {
+		l, n := binary.Uvarint(b)
+		if n <= 0 || uint64(len(b)-n) < l {
+			return nil, false
+		}
+		out := b[n : n+int(l)]
+		b = b[n+int(l):]
+		return out, true
+	}
+	count, n := binary.Uvarint(b)
+	if n <= 0 || count == 0 || count > uint64(len(b)) {
+		return errBadCommand
+	}
+	b = b[n:]
+	c.Fields = make([]Field, 0, count)
+	for range count {
+		name, ok := next()
+		if !ok {
+			return errBadCommand
+		}
+		value, ok := next()
+		if !ok {
+			return errBadCommand
+		}
+		c.Fields = append(c.Fields, Field{Name: name, Value: value})
+	}
+	if len(b) != 0 {
+		return errBadCommand
+	}
+	return nil
 }
 
 // Stored values: a format byte, the version and the value bytes.

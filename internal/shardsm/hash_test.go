@@ -278,3 +278,70 @@ func TestShardSMHashMovesWhole(t *testing.T) {
 		t.Fatalf("key count %d after the hash was deleted", n)
 	}
 }
+
+// TestHashSetIsOneWrite: an OpHashSet writes all its fields at one
+// version, creating the hash, counting only new fields (a field named
+// twice takes its last value), and on a key holding a string writes none;
+// its encoding round-trips and a malformed one is refused.
+func TestHashSetIsOneWrite(t *testing.T) {
+	tg := newTarget(t)
+	set := func(key string, kvs ...string) Outcome {
+		c := &Command{Op: OpHashSet, Key: []byte(key)}
+		for i := 0; i < len(kvs); i += 2 {
+			c.Fields = append(c.Fields, Field{Name: []byte(kvs[i]), Value: []byte(kvs[i+1])})
+		}
+		return tg.apply(c.Encode())
+	}
+	field := func(key, name string) (uint64, string) {
+		mk := keyspace.HashMarkerKey([]byte(key))
+		raw, ok, err := tg.e.Get(storage.DataKey(3, mk))
+		if err != nil || !ok {
+			return 0, ""
+		}
+		gen, _, _ := DecodeValue(raw)
+		raw, ok, err = tg.e.Get(storage.DataKey(3, keyspace.HashFieldKey([]byte(key), gen, []byte(name))))
+		if err != nil || !ok {
+			return 0, ""
+		}
+		v, val, _ := DecodeValue(raw)
+		return v, string(val)
+	}
+	out := set("h", "a", "1", "b", "2", "a", "3")
+	if out.Err != nil || out.Added != 2 || !out.Created {
+		t.Fatalf("new hash: %+v, want 2 added, created", out)
+	}
+	for name, want := range map[string]string{"a": "3", "b": "2"} {
+		if v, got := field("h", name); got != want || v != out.Version {
+			t.Fatalf("field %s = %q at %d, want %q at %d", name, got, v, want, out.Version)
+		}
+	}
+	if out = set("h", "b", "x", "c", "y"); out.Err != nil || out.Added != 1 || out.Created {
+		t.Fatalf("existing hash: %+v, want 1 added, not created", out)
+	}
+	put := &Command{Op: OpPut, Key: []byte("s"), Value: []byte("str")}
+	if o := tg.apply(put.Encode()); o.Err != nil {
+		t.Fatal(o.Err)
+	}
+	if out = set("s", "a", "1", "b", "2"); !errors.Is(out.Err, ErrWrongType) {
+		t.Fatalf("hash set on a string: %+v, want ErrWrongType", out)
+	}
+	if v, _ := field("s", "a"); v != 0 {
+		t.Fatalf("a refused hash set wrote field a at %d", v)
+	}
+	c := &Command{Op: OpHashSet, Key: []byte("k"), Fields: []Field{{Name: []byte("f"), Value: []byte("v")}, {Name: []byte(""), Value: []byte("w")}}}
+	enc := c.Encode()
+	d, err := DecodeCommand(enc)
+	if err != nil || d.Op != OpHashSet || string(d.Key) != "k" || len(d.Fields) != 2 || string(d.Fields[0].Value) != "v" || string(d.Fields[1].Value) != "w" {
+		t.Fatalf("round trip: %+v, %v", d, err)
+	}
+	for _, bad := range [][]byte{enc[:len(enc)-1], append(bytes.Clone(enc), 0), {byte(OpHashSet), 0, 0, 1, 'k', 0}} {
+		if _, err := DecodeCommand(bad); err == nil {
+			t.Errorf("malformed hash set %x decoded", bad)
+		}
+	}
+	for _, c := range []*Command{{Op: OpHashSet, Key: []byte("k")}, {Op: OpHashSet, Key: keyspace.HashMarkerKey([]byte("k")), Fields: c.Fields}} {
+		if o := tg.apply(c.Encode()); o.Err == nil {
+			t.Errorf("hash set %+v applied: %+v", c, o)
+		}
+	}
+}

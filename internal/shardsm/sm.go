@@ -55,7 +55,9 @@ type Outcome struct {
 	// key would have had).
 	Version uint64
 	Created bool
-	Err     error
+	// Added is how many fields an OpHashSet created.
+	Added int
+	Err   error
 }
 
 // SM is a strong shard's state machine: the shard's keys, each stored
@@ -200,6 +202,9 @@ func (sm *SM) Apply(b *storage.Batch, index uint64, cmd []byte) any {
 	if err := rec.admitWrite(c.Key); err != nil {
 		return Outcome{Err: err}
 	}
+	if c.Op == OpHashSet {
+		return sm.applyHashSet(b, index, rec, c)
+	}
 	if keyspace.IsInternal(c.Key) {
 		return sm.applyHash(b, index, rec, c)
 	}
@@ -286,6 +291,41 @@ func (sm *SM) applyHash(b *storage.Batch, index uint64, rec *record, c Command) 
 		return Outcome{Version: version}
 	}
 	return Outcome{Err: errBadCommand}
+}
+
+// applyHashSet sets the fields of the hash under the command's key (a
+// user key) in one write, creating the hash if the key holds nothing; a
+// key holding a string is refused whole. A field named twice takes its
+// last value.
+func (sm *SM) applyHashSet(b *storage.Batch, index uint64, rec *record, c Command) Outcome {
+	if keyspace.IsInternal(c.Key) || len(c.Fields) == 0 || c.Cond != Always || c.Version != 0 {
+		return Outcome{Err: fmt.Errorf("%w: a hash set takes a user key, fields and no condition", errBadCommand)}
+	}
+	mk := keyspace.HashMarkerKey(c.Key)
+	gen, exists := sm.version(b, storage.DataKey(sm.group, mk), mk)
+	if !exists {
+		if _, isString := sm.version(b, storage.DataKey(sm.group, c.Key), c.Key); isString {
+			return Outcome{Err: ErrWrongType}
+		}
+	}
+	version := rec.VersionBase + index
+	if !exists {
+		gen = version
+		sm.write(b, rec, mk, version, nil, false)
+	}
+	added := 0
+	for _, f := range c.Fields {
+		fk := keyspace.HashFieldKey(c.Key, gen, f.Name)
+		var found bool
+		if exists || added > 0 {
+			_, found = sm.version(b, storage.DataKey(sm.group, fk), fk)
+		}
+		sm.write(b, rec, fk, version, f.Value, found)
+		if !found {
+			added++
+		}
+	}
+	return Outcome{Version: version, Created: !exists, Added: added}
 }
 
 // dropHash deletes the hash under key: its marker and every field key of

@@ -59,24 +59,17 @@ func (c *conn) cmdHSet(ctx context.Context, args [][]byte) {
 			idx = append(idx, i)
 		}
 	}
-	created := make([]bool, len(idx))
-	errs := fanout(len(idx), func(j int) error {
-		i := idx[j]
-		res, err := c.srv.cfg.KV.HashPut(ctx, c.ns, key, args[i], args[i+1], kv.WriteOptions{})
-		created[j] = res.Created
-		return err
-	})
-	if err := first(errs); err != nil {
+	fields := make([]kv.HashField, len(idx))
+	for j, i := range idx {
+		fields[j] = kv.HashField{Name: args[i], Value: args[i+1]}
+	}
+	// One write: every field or, on an error, none (as in Redis).
+	_, added, err := c.srv.cfg.KV.HashSet(ctx, c.ns, key, fields)
+	if err != nil {
 		c.w.error(kvError(err))
 		return
 	}
-	var n int64
-	for _, cr := range created {
-		if cr {
-			n++
-		}
-	}
-	c.w.int(n)
+	c.w.int(int64(added))
 }
 
 // hget reads one field; found is false for a missing field or hash.

@@ -77,6 +77,42 @@ func (f *fakeKV) HashPut(ctx context.Context, ns string, key, field, value []byt
 	return kv.WriteResult{Version: f.mu.version, Created: !found}, nil
 }
 
+func (f *fakeKV) HashSet(ctx context.Context, ns string, key []byte, fields []kv.HashField) (kv.WriteResult, int, error) {
+	total := 0
+	for _, fl := range fields {
+		if err := f.checkField(key, fl.Name); err != nil {
+			return kv.WriteResult{}, 0, err
+		}
+		total += len(fl.Name) + len(fl.Value)
+	}
+	if total > f.limits.MaxValue {
+		return kv.WriteResult{}, 0, errors.Join(kv.ErrTooLarge, errors.New("the fields are larger than the value limit"))
+	}
+	m, err := f.begin(ctx, "hset", ns, key, true)
+	if err != nil {
+		return kv.WriteResult{}, 0, err
+	}
+	defer f.mu.Unlock()
+	e, ok := m[string(key)]
+	if ok && e.hash == nil {
+		return kv.WriteResult{}, 0, kv.ErrWrongType
+	}
+	f.mu.version++
+	if !ok {
+		e = fakeEntry{version: f.mu.version, hash: map[string]fakeEntry{}}
+		delete(f.mu.sorted, displayNS(ns))
+	}
+	added := 0
+	for _, fl := range fields {
+		if _, found := e.hash[string(fl.Name)]; !found {
+			added++
+		}
+		e.hash[string(fl.Name)] = fakeEntry{value: bytes.Clone(fl.Value), version: f.mu.version}
+	}
+	m[string(key)] = e
+	return kv.WriteResult{Version: f.mu.version, Created: !ok}, added, nil
+}
+
 func (f *fakeKV) HashDelete(ctx context.Context, ns string, key, field []byte, opts kv.WriteOptions) (kv.WriteResult, error) {
 	if err := f.checkField(key, field); err != nil {
 		return kv.WriteResult{}, err

@@ -256,15 +256,15 @@ func TestHIncrByConcurrent(t *testing.T) {
 	}
 }
 
-// TestHashErrors: a kv error of one field fails the command with that
-// error; an eventual namespace's refusal reaches the client as it is.
+// TestHashErrors: a kv error fails the command with that error (an HSET
+// of several fields is one write, so there is one); an eventual namespace's refusal reaches the client as it is.
 func TestHashErrors(t *testing.T) {
 	ctx := context.Background()
 	ts := start(t, Config{})
 	rc := ts.client(t)
 	ts.kv.setHook(func(_ context.Context, op string, key []byte) error {
 		switch {
-		case op == "hput" && string(key) == "unknown":
+		case (op == "hput" || op == "hset") && string(key) == "unknown":
 			return fmt.Errorf("%w: the leader went away", kv.ErrUnknownOutcome)
 		case op[0] == 'h' && string(key) == "ev":
 			return fmt.Errorf("%w: hashes need a strong namespace; ev is eventual", kv.ErrWrongMode)

@@ -25,9 +25,13 @@ type KV interface {
 	Put(ctx context.Context, ns string, key, value []byte, opts kv.WriteOptions) (kv.WriteResult, error)
 	Delete(ctx context.Context, ns string, key []byte, opts kv.WriteOptions) (kv.WriteResult, error)
 	Scan(ctx context.Context, ns string, opts kv.ScanOptions) (kv.ScanResult, error)
-	// Hashes: one field per call, the fields of one hash per scan page.
+	// Hashes: one field per call (HashSet: several, atomically), the fields
+	// of one hash per scan page.
 	HashGet(ctx context.Context, ns string, key, field []byte, opts kv.ReadOptions) (kv.Entry, error)
 	HashPut(ctx context.Context, ns string, key, field, value []byte, opts kv.WriteOptions) (kv.WriteResult, error)
+	// HashSet sets several fields of one hash in one write; added counts
+	// the new ones.
+	HashSet(ctx context.Context, ns string, key []byte, fields []kv.HashField) (res kv.WriteResult, added int, err error)
 	HashDelete(ctx context.Context, ns string, key, field []byte, opts kv.WriteOptions) (kv.WriteResult, error)
 	HashScan(ctx context.Context, ns string, key []byte, opts kv.ScanOptions) (kv.HashScanResult, error)
 	Limits() kv.Limits
