@@ -52,9 +52,9 @@ must allow fault injection (kill and pause then need a local cluster).`,
 				cfg.Faults = strings.Split(faults, ",")
 			} else if mode != "strong" {
 				// Leaderless runs leave shape changes out by default
-				// while causal namespaces can lose a write to a killed
-				// origin's reused sequence number (issue 12's note); ask
-				// for them by name.
+				// while causal namespaces lose writes when reshards and
+				// a join meet kills and partitions (issue 12's note);
+				// ask for them by name.
 				for _, k := range verify.AllFaults {
 					if k != verify.FaultMembership {
 						cfg.Faults = append(cfg.Faults, k)
