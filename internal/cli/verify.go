@@ -8,6 +8,7 @@ import (
 	"math/rand"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -118,6 +119,11 @@ func (a *app) runVerify(ctx context.Context, cfg verify.Config) error {
 // temporary directory), verifies it with process faults enabled, and stops
 // it.
 func (a *app) verifyLocal(ctx context.Context, cfg verify.Config, nodes int, ns api.Namespace) error {
+	// A signal ends the run through ctx, so the cluster started below
+	// (in its own process group, out of the signal's reach) is stopped
+	// and its directory removed, as on a normal end.
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
 	exe, err := a.executable()
 	if err != nil {
 		return err
@@ -168,7 +174,15 @@ func (a *app) verifyLocal(ctx context.Context, cfg verify.Config, nodes int, ns 
 	}
 	quiet := &app{stdout: discard{}, stderr: discard{}, exe: exe, getenv: a.getenv, timeout: a.timeout}
 	cfg.Procs = localProcs{a: quiet, dir: dir}
-	err = a.runVerify(ctx, cfg)
+	res := make(chan error, 1)
+	go func() { res <- a.runVerify(ctx, cfg) }()
+	select {
+	case err = <-res:
+	case <-ctx.Done():
+		// Interrupted: the run's last phases (settling, judging) would
+		// wait out their own bounds on a cluster about to go; stop it now.
+		err = fmt.Errorf("verify: interrupted (%w); stopping the cluster it started", context.Cause(ctx))
+	}
 	if err != nil && cfg.Out != "" {
 		if n, cerr := keepNodeLogs(dir, cfg.Out); cerr != nil {
 			fmt.Fprintf(a.stderr, "verify: could not keep the nodes' logs: %v\n", cerr)
