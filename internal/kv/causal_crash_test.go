@@ -1,17 +1,14 @@
 package kv_test
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"math/rand"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/distkv/distkv/internal/clustertest"
 	"github.com/distkv/distkv/internal/keyspace"
-	"github.com/distkv/distkv/internal/kv"
 )
 
 var causalCrashSeed = flag.Int64("causal-crash.seed", 1, "seed for TestCausalOriginCrashes")
@@ -33,40 +30,10 @@ func TestCausalOriginCrashes(t *testing.T) {
 	spec.Shards = 2
 	c.CreateNamespace(spec)
 	c.WaitReady(30 * time.Second)
-	var (
-		mu    sync.Mutex
-		acked = map[string]string{}
-	)
+	acked := newAckedWrites()
 	for cycle := range 4 {
 		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for cl := range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := 0; ; i++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					running := c.Running()
-					if len(running) == 0 {
-						return
-					}
-					n := running[(cl+i)%len(running)]
-					key := fmt.Sprintf("c%d/cl%d/%d", cycle, cl, i)
-					wctx, cancel := context.WithTimeout(context.Background(), time.Second)
-					_, err := n.KV().Put(wctx, "cc", []byte(key), []byte(key), kv.WriteOptions{})
-					cancel()
-					if err == nil {
-						mu.Lock()
-						acked[key] = key
-						mu.Unlock()
-					}
-				}
-			}()
-		}
+		wg := writeUniqueKeys(c, "cc", fmt.Sprintf("c%d", cycle), 4, time.Second, stop, acked)
 		time.Sleep(time.Duration(50+rng.Intn(150)) * time.Millisecond)
 		ids := c.IDs()
 		victim := ids[rng.Intn(len(ids))]
@@ -85,7 +52,7 @@ func TestCausalOriginCrashes(t *testing.T) {
 		for _, n := range c.Running() {
 			held[n.ID()] = keysInTheirShards(t, n, ns)
 		}
-		for k, v := range acked {
+		for k, v := range acked.m {
 			for _, r := range ns.Locate([]byte(k)).Replicas {
 				if held[r][k] != v {
 					missing[r] = append(missing[r], k)
@@ -97,11 +64,11 @@ func TestCausalOriginCrashes(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			for r, ks := range missing {
-				t.Logf("%s misses %d of %d acknowledged writes, e.g. %v", r, len(ks), len(acked), ks[:min(5, len(ks))])
+				t.Logf("%s misses %d of %d acknowledged writes, e.g. %v", r, len(ks), len(acked.m), ks[:min(5, len(ks))])
 			}
 			t.Fatalf("seed %d: replicas miss acknowledged writes (replay: -causal-crash.seed=%d)", seed, seed)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Logf("seed %d: %d acknowledged writes on every replica", seed, len(acked))
+	t.Logf("seed %d: %d acknowledged writes on every replica", seed, len(acked.m))
 }

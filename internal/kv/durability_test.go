@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"math/rand"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,40 +31,10 @@ func TestAcknowledgedWritesSurviveCrashes(t *testing.T) {
 	seed := *crashSeed
 	rng := rand.New(rand.NewSource(seed))
 	c := clustertest.New(t, clustertest.Options{Nodes: 3, Shards: 3, Crashable: true, RequestTimeout: 500 * time.Millisecond})
-	var (
-		mu    sync.Mutex
-		acked = map[string]string{}
-	)
+	acked := newAckedWrites()
 	for cycle := 0; cycle < *crashCycles; cycle++ {
 		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for cl := 0; cl < 4; cl++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := 0; ; i++ {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					running := c.Running()
-					if len(running) == 0 {
-						return
-					}
-					n := running[(cl+i)%len(running)]
-					key := fmt.Sprintf("c%d/cl%d/%d", cycle, cl, i)
-					ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-					_, err := n.KV().Put(ctx, "", []byte(key), []byte(key), kv.WriteOptions{})
-					cancel()
-					if err == nil {
-						mu.Lock()
-						acked[key] = key
-						mu.Unlock()
-					}
-				}
-			}()
-		}
+		wg := writeUniqueKeys(c, "", fmt.Sprintf("c%d", cycle), 4, 500*time.Millisecond, stop, acked)
 		time.Sleep(time.Duration(10+rng.Intn(60)) * time.Millisecond)
 		victims := c.IDs()
 		if rng.Intn(3) > 0 { // two times in three: one node; else all
@@ -85,10 +54,10 @@ func TestAcknowledgedWritesSurviveCrashes(t *testing.T) {
 		}
 		c.WaitReady(20 * time.Second)
 		if cycle%10 == 9 || cycle == *crashCycles-1 {
-			verifyAcked(t, c, acked, seed, cycle)
+			verifyAcked(t, c, acked.m, seed, cycle)
 		}
 	}
-	t.Logf("seed %d: %d crash cycles, %d acknowledged writes, none lost", seed, *crashCycles, len(acked))
+	t.Logf("seed %d: %d crash cycles, %d acknowledged writes, none lost", seed, *crashCycles, len(acked.m))
 }
 
 func verifyAcked(t *testing.T, c *clustertest.Cluster, acked map[string]string, seed int64, cycle int) {
