@@ -147,21 +147,39 @@ func (c *causalState) state(ns uint32) (*nsCausal, error) {
 			return nil, err
 		}
 	}
-	start := storage.LocalKey(fmt.Sprintf("causal/%08x/log/", ns))
-	end := storage.LocalKey(fmt.Sprintf("causal/%08x/log0", ns))
-	err := eng.Scan(start, end, func(k, v []byte) bool {
-		d := &dec{b: v}
-		d.byte()
-		if w, err := decodeWrite(d); err == nil {
-			st.log = append(st.log, w)
-		}
-		return true
-	})
-	if err != nil {
+	var err error
+	if st.log, err = loadLog(eng, ns); err != nil {
 		return nil, err
 	}
 	c.mu.ns[ns] = st
 	return st, nil
+}
+
+// loadLog reads ns's logged own writes, oldest first. Each is decoded
+// from a copy: Scan's slices are valid only during its callback, and a
+// logged write outlives it (it is resent from memory until every peer
+// has it), so aliasing them would resend whatever the engine later put in
+// that memory, under this origin's sequence numbers.
+func loadLog(r storage.Reader, ns uint32) ([]*cwrite, error) {
+	var out []*cwrite
+	var derr error
+	start := storage.LocalKey(fmt.Sprintf("causal/%08x/log/", ns))
+	end := storage.LocalKey(fmt.Sprintf("causal/%08x/log0", ns))
+	err := r.Scan(start, end, func(k, v []byte) bool {
+		d := &dec{b: slices.Clone(v)}
+		d.byte()
+		w, err := decodeWrite(d)
+		if err != nil {
+			derr = fmt.Errorf("dynamo: causal log of namespace %d, entry %x: %w", ns, k[len(start):], err)
+			return false
+		}
+		out = append(out, w)
+		return true
+	})
+	if err == nil {
+		err = derr
+	}
+	return out, err
 }
 
 // waitFor blocks until this node has applied everything in token for ns,
