@@ -51,16 +51,6 @@ must allow fault injection (kill and pause then need a local cluster).`,
 			cfg.Seed = seed
 			if faults != "" && faults != "all" {
 				cfg.Faults = strings.Split(faults, ",")
-			} else if mode != "strong" {
-				// Leaderless runs leave shape changes out by default
-				// while causal namespaces lose writes when reshards and
-				// a join meet kills and partitions (issue 12's note);
-				// ask for them by name.
-				for _, k := range verify.AllFaults {
-					if k != verify.FaultMembership {
-						cfg.Faults = append(cfg.Faults, k)
-					}
-				}
 			}
 			cfg.Log = a.stdout
 			if a.ns != "" && a.ns != "default" {
@@ -83,7 +73,7 @@ must allow fault injection (kill and pause then need a local cluster).`,
 	f.DurationVar(&cfg.Duration, "duration", 30*time.Second, "how long the workload runs under faults")
 	f.IntVar(&cfg.Clients, "clients", 8, "concurrent clients")
 	f.IntVar(&cfg.Keys, "keys", 10, "keys the clients share (fewer keys, more contention)")
-	f.StringVar(&faults, "faults", "all", "fault kinds: "+strings.Join(verify.AllFaults, ",")+" (all: every kind; membership only for strong namespaces unless named)")
+	f.StringVar(&faults, "faults", "all", "fault kinds: "+strings.Join(verify.AllFaults, ",")+" (all: every kind)")
 	f.Int64Var(&seed, "seed", 0, "schedule and workload seed (0: pick one and print it)")
 	f.StringVar(&cfg.Out, "out", "", "directory for the JSON report and, on a violation, the history's HTML visualization")
 	f.IntVar(&nodes, "nodes", 3, "size of the local cluster started when --endpoints is not given")

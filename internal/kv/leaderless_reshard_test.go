@@ -3,7 +3,6 @@ package kv_test
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"slices"
 	"testing"
@@ -205,20 +204,10 @@ func TestCausalJoinThenReshard(t *testing.T) {
 // of the new shards for good (causal: its broadcast reaches the others,
 // not itself, and causal replicas have no anti-entropy).
 func TestReshardWhileOnlyHolderDown(t *testing.T) {
-	// causal passes alone but not reliably under -race in CI: the
-	// victim's unmoved writes, which only its broadcast brings to the
-	// others, were missing on both after 60s once (issue 12's note); it
-	// runs with -distkv.causal-holder until that is found.
-	modes := []string{"eventual"}
-	if *causalHolder {
-		modes = append(modes, "causal")
-	}
-	for _, mode := range modes {
+	for _, mode := range []string{"eventual", "causal"} {
 		t.Run(mode, func(t *testing.T) { testReshardWhileOnlyHolderDown(t, mode) })
 	}
 }
-
-var causalHolder = flag.Bool("distkv.causal-holder", false, "also run TestReshardWhileOnlyHolderDown's causal case")
 
 func testReshardWhileOnlyHolderDown(t *testing.T, mode string) {
 	c := clustertest.New(t, clustertest.Options{Nodes: 4, Shards: 1, AntiEntropyInterval: time.Hour, RequestTimeout: 20 * time.Second,
