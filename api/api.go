@@ -54,6 +54,10 @@ type Error struct {
 	CurrentVersion uint64 `json:"current_version,omitempty"`
 	// OutcomeUnknown is set on a write whose fate is not known.
 	OutcomeUnknown bool `json:"outcome_unknown,omitempty"`
+	// Key and Holder name, for a conflict with a transaction's lock, the
+	// locked key and the transaction holding it.
+	Key    string `json:"key,omitempty"`
+	Holder string `json:"holder,omitempty"`
 }
 
 // ErrorBody wraps Error as it appears on the wire.
@@ -342,4 +346,54 @@ type RepairResult struct {
 	Node string `json:"node"`
 	// Keys counts the keys exchanged with other replicas.
 	Keys int `json:"keys"`
+}
+
+// TxnRequest is a transaction (POST /v1/txn, /v1/ns/{ns}/txn): if every
+// comparison holds, the success operations run, else the failure ones, all
+// or nothing, over any keys of a strong namespace on any of its shards.
+type TxnRequest struct {
+	Compare []TxnCompare `json:"compare,omitempty"`
+	Success []TxnOp      `json:"success,omitempty"`
+	Failure []TxnOp      `json:"failure,omitempty"`
+}
+
+// TxnCompare is one condition: the key's version (0: absent), its value,
+// or whether it exists, against Version, Value or Exists with Op.
+type TxnCompare struct {
+	Key     string `json:"key"`
+	Target  string `json:"target"`       // version, value or exists
+	Op      string `json:"op,omitempty"` // =, !=, < or > (default =)
+	Version uint64 `json:"version,omitempty"`
+	Value   string `json:"value,omitempty"`
+	Exists  bool   `json:"exists,omitempty"`
+}
+
+// TxnOp is one operation of a branch: put (with Value), delete or get.
+type TxnOp struct {
+	Op    string `json:"op"`
+	Key   string `json:"key"`
+	Value string `json:"value,omitempty"`
+}
+
+// TxnResponse is a committed transaction.
+type TxnResponse struct {
+	// Succeeded: the comparisons held and the success branch ran.
+	Succeeded bool `json:"succeeded"`
+	// Txn names a transaction that spanned shards (two-phase commit).
+	Txn string `json:"txn,omitempty"`
+	// Shards is how many shards took part.
+	Shards int `json:"shards"`
+	// Results has one entry per operation of the branch that ran.
+	Results []TxnOpResult `json:"results"`
+}
+
+// TxnOpResult is an operation's result: a get's value and version (Found
+// false: no such key), a put's or a delete's version. A get sees the
+// transaction's earlier writes.
+type TxnOpResult struct {
+	Op      string `json:"op"`
+	Key     string `json:"key"`
+	Found   bool   `json:"found,omitempty"`
+	Value   string `json:"value,omitempty"`
+	Version uint64 `json:"version,omitempty"`
 }

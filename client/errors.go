@@ -72,6 +72,9 @@ type Error struct {
 	// OutcomeUnknown is set when a write may or may not have been applied.
 	// Such a write is never retried by the client.
 	OutcomeUnknown bool
+	// Key and Holder name, for a conflict with a transaction's lock, the
+	// locked key and the transaction that holds it.
+	Key, Holder string
 
 	cause error // what made the client give up, for client-side errors
 }
@@ -125,6 +128,7 @@ func decodeError(status int, h http.Header, body []byte, write bool) *Error {
 	if json.Unmarshal(body, &eb) == nil && eb.Error.Code != "" {
 		e.Code, e.Message = eb.Error.Code, eb.Error.Message
 		e.CurrentVersion, e.OutcomeUnknown = eb.Error.CurrentVersion, eb.Error.OutcomeUnknown
+		e.Key, e.Holder = eb.Error.Key, eb.Error.Holder
 	} else {
 		e.Code = statusCodes[status]
 		e.Message = strings.TrimSpace(string(truncate(body, 200)))

@@ -42,7 +42,16 @@ var (
 	ErrUnknownMember = errors.New("kv: no such member or move")
 	// ErrWrongMode: the operation does not apply to the namespace's mode.
 	ErrWrongMode = errors.New("kv: operation not supported by the namespace's mode")
+	// ErrLocked: the key is locked by a transaction that is still being
+	// decided; see *LockedError for the key and the holder.
+	ErrLocked = shardsm.ErrLocked
+	// ErrTxnAborted: a transaction was rolled back (a conflict, or its
+	// coordinator was judged gone); nothing of it was applied.
+	ErrTxnAborted = errors.New("kv: transaction aborted")
 )
+
+// LockedError names a key locked by a transaction and its holder.
+type LockedError = shardsm.LockedError
 
 // VersionMismatchError reports the version a compare-and-set found (0 when
 // the key is missing).

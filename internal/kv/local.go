@@ -3,6 +3,7 @@ package kv
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -52,6 +53,9 @@ func (s *Service) execLocal(ctx context.Context, q *request, local bool) (*respo
 			if err := sm.AdmitRead(q.key); err != nil {
 				return nil, err
 			}
+			if err := sm.Locked(q.key); err != nil {
+				return nil, err // a prepared transaction's key: its value is being decided
+			}
 		}
 		p, err := s.readLocal(q)
 		return s.sameReplica(q.group, rid, p, err)
@@ -65,6 +69,10 @@ func (s *Service) execLocal(ctx context.Context, q *request, local bool) (*respo
 		if sm := s.sm(q.group); sm != nil {
 			var err error
 			if filter, err = sm.AdmitScan(q.layout, q.index); err != nil {
+				return nil, err
+			}
+			from, to := scanBounds(q)
+			if err := sm.LockedIn(from, to, filter); err != nil {
 				return nil, err
 			}
 		}
@@ -96,7 +104,13 @@ func (s *Service) propose(ctx context.Context, q *request) (*response, error) {
 	if o.Err != nil {
 		return nil, o.Err
 	}
-	return &response{version: o.Version, created: o.Created, added: o.Added}, nil
+	p := &response{version: o.Version, created: o.Created, added: o.Added}
+	if o.Txn != nil {
+		if p.value, err = json.Marshal(o.Txn); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
 }
 
 // readLocal reads a key of this node's replica: a string, or — for the

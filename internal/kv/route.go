@@ -92,6 +92,9 @@ func (s *Service) routeKey(ctx context.Context, ns *membership.NamespaceMap, key
 	for {
 		sh := ns.Locate(key)
 		p, err := s.route(ctx, sh, build(sh))
+		if s.resolved(ctx, err) {
+			continue // a transaction's lock was in the way, and is resolved or waited on
+		}
 		var moved *shardsm.MovedError
 		if !errors.As(err, &moved) {
 			return p, err
@@ -184,7 +187,7 @@ func retryable(q *request, err error) bool {
 // isDefinite reports errors that are answers, not failures.
 func isDefinite(err error) bool {
 	var moved *shardsm.MovedError
-	return errors.As(err, &moved) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrWrongType) || errors.Is(err, ErrConflict) || errors.Is(err, ErrUnknownMember) || errors.Is(err, ErrExists) || errors.Is(err, ErrVersionMismatch) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrNamespaceExists)
+	return errors.As(err, &moved) || errors.Is(err, ErrLocked) || errors.Is(err, shardsm.ErrTxnFinished) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrWrongType) || errors.Is(err, ErrConflict) || errors.Is(err, ErrUnknownMember) || errors.Is(err, ErrExists) || errors.Is(err, ErrVersionMismatch) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrNamespaceExists)
 }
 
 // final translates a non-retryable error into this package's sentinels.

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/distkv/distkv/internal/keyspace"
@@ -177,6 +178,8 @@ type Service struct {
 	inflight sync.WaitGroup
 
 	sms sync.Map // group -> *shardsm.SM: key counts, read admission
+
+	resolver atomic.Pointer[LockResolver]
 }
 
 // errStopping is returned for requests that arrive after Close.
@@ -269,6 +272,9 @@ func (s *Service) Leader(g keyspace.GroupID) keyspace.NodeID { return s.leaderOf
 
 // Limits returns the limits in force.
 func (s *Service) Limits() Limits { return s.cfg.Limits }
+
+// Timeout is a request's deadline when its caller sets none.
+func (s *Service) Timeout() time.Duration { return s.cfg.Timeout }
 
 // Namespace returns the named namespace's current configuration.
 func (s *Service) Namespace(name string) (*membership.NamespaceMap, error) {
@@ -405,6 +411,9 @@ func (s *Service) Scan(ctx context.Context, nsName string, opts ScanOptions) (Sc
 	defer cancel()
 	for {
 		res, err := s.scanOnce(ctx, ns, opts)
+		if s.resolved(ctx, err) {
+			continue
+		}
 		var moved *shardsm.MovedError
 		if !errors.As(err, &moved) {
 			return res, err

@@ -2,6 +2,7 @@ package kv
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -178,6 +179,8 @@ const (
 	stConflict
 	stUnknownMember
 	stWrongType
+	stLocked // message: the *shardsm.LockedError as JSON
+	stTxnFinished
 )
 
 func encodeResponse(q *request, p *response, err error) []byte {
@@ -194,6 +197,7 @@ func encodeResponse(q *request, p *response, err error) []byte {
 		buf = binary.AppendUvarint(buf, p.version)
 		buf = append(buf, b2u(p.created))
 		buf = binary.AppendUvarint(buf, uint64(p.added))
+		buf = append(buf, p.value...) // a transaction command's result
 	case reqScan:
 		buf = append(buf, b2u(p.more))
 		buf = binary.AppendUvarint(buf, uint64(len(p.entries)))
@@ -217,7 +221,13 @@ func encodeError(err error) []byte {
 		vm    *VersionMismatchError
 		moved *shardsm.MovedError
 	)
+	var locked *shardsm.LockedError
 	switch {
+	case errors.As(err, &locked):
+		b, _ := json.Marshal(locked)
+		return append([]byte{stLocked, 0}, b...)
+	case errors.Is(err, shardsm.ErrTxnFinished):
+		code = stTxnFinished
 	case errors.As(err, &moved):
 		code, arg = stMoved, moved.Epoch
 	case errors.Is(err, shardsm.ErrMoving):
@@ -285,6 +295,7 @@ func decodeResponse(q *request, b []byte) (*response, error) {
 		p.created = r.byte() == 1
 		if len(r.b) > 0 {
 			p.added = int(r.uvarint())
+			p.value = r.b
 		}
 	case reqScan:
 		p.more = r.byte() == 1
@@ -346,6 +357,14 @@ func remoteError(q *request, st byte, arg uint64, msg string) error {
 		return reword(ErrConflict, msg)
 	case stUnknownMember:
 		return reword(ErrUnknownMember, msg)
+	case stLocked:
+		var l shardsm.LockedError
+		if err := json.Unmarshal([]byte(msg), &l); err != nil {
+			return fmt.Errorf("kv: undecodable lock from a peer: %w", err)
+		}
+		return &l
+	case stTxnFinished:
+		return reword(shardsm.ErrTxnFinished, msg)
 	}
 	return fmt.Errorf("kv: remote error: %s", msg)
 }

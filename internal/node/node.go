@@ -22,6 +22,7 @@ import (
 	"github.com/distkv/distkv/internal/replication/multiraft"
 	"github.com/distkv/distkv/internal/storage"
 	"github.com/distkv/distkv/internal/transport"
+	"github.com/distkv/distkv/internal/txn"
 	"github.com/distkv/distkv/internal/watch"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -59,6 +60,8 @@ type Node struct {
 	coord         *coordinator.Driver
 	coordDone     chan struct{}
 	coordCancel   context.CancelFunc
+	// txn coordinates transactions and resolves the locks requests meet.
+	txn *txn.Coordinator
 	// removed is set once the map says this node was removed.
 	removed atomic.Bool
 }
@@ -120,6 +123,7 @@ func (n *Node) open() (err error) {
 		NodeID:    cfg.ID, Engine: n.engine, Host: n.host, Meta: n.meta, Transport: n.transport,
 		Logger: n.log, Timeout: cfg.RequestTimeout, Limits: cfg.Limits, TestingUnsafeLocalReads: cfg.TestingUnsafeLocalReads,
 	})
+	n.txn = txn.New(txn.Config{KV: n.kv, Now: n.cfg.Clock.Now, Logger: n.log.With("component", "txn")})
 	n.meta.OnChange(func(old, m *membership.Map) { n.mapChanged(old, m) })
 	n.metrics.registerNode(n)
 	close(n.ready)
@@ -308,9 +312,31 @@ func (n *Node) startBackground() {
 	n.coordCancel, n.coordDone = cancel, make(chan struct{})
 	go func() {
 		defer close(n.coordDone)
+		swept := make(chan struct{})
+		go func() {
+			defer close(swept)
+			n.txn.SweepEvery(ctx, time.Second) // abandoned transactions' locks
+		}()
 		n.coord.Run(ctx)
+		<-swept
 	}()
 }
+
+// Txn runs a transaction in namespace ns ("" for the default).
+func (n *Node) Txn(ctx context.Context, ns string, req api.TxnRequest) (api.TxnResponse, error) {
+	res, err := n.txn.Run(ctx, ns, txn.FromAPI(req))
+	if err != nil {
+		return api.TxnResponse{}, err
+	}
+	branch := req.Failure
+	if res.Succeeded {
+		branch = req.Success
+	}
+	return res.API(branch), nil
+}
+
+// Transactions returns the node's transaction coordinator.
+func (n *Node) Transactions() *txn.Coordinator { return n.txn }
 
 // stopBackground stops the coordinator's driver and the reconciler.
 func (n *Node) stopBackground() {

@@ -109,6 +109,7 @@ func (n *Node) HTTPHandler() http.Handler {
 		Registerer: n.Metrics(),
 		Extra:      n.extraRoutes,
 		Mux:        ms,
+		Txn:        n,
 	}))
 	ms.SetRoot(root)
 	n.muxMu.Lock()

@@ -37,6 +37,11 @@ func (sm *SM) migrate(b *storage.Batch, index uint64, m *Migrate) Outcome {
 	if err := rec.compatible(m.Reshard); err != nil {
 		return Outcome{Err: err}
 	}
+	if m.Step == StepFreeze && sm.anyLock() {
+		// A prepared transaction's keys must not freeze: its resolve could
+		// no longer write them. The driver tries again.
+		return Outcome{Err: fmt.Errorf("%w: the shard holds prepared transactions' locks; the reshard freezes once they resolve", ErrLocked)}
+	}
 	rec = sm.editable()
 	rec.join(m.Reshard)
 	mg := rec.Migration

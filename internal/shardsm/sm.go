@@ -57,7 +57,9 @@ type Outcome struct {
 	Created bool
 	// Added is how many fields an OpHashSet created.
 	Added int
-	Err   error
+	// Txn is a transaction command's result.
+	Txn *TxnResult
+	Err error
 }
 
 // SM is a strong shard's state machine: the shard's keys, each stored
@@ -86,6 +88,8 @@ type SM struct {
 	// readers; pending is this cycle's, for Apply (nil: unchanged).
 	rec     atomic.Pointer[record]
 	pending *record
+	// locks are the keys prepared transactions hold (see txn.go).
+	locks locks
 }
 
 // Config configures an SM.
@@ -143,7 +147,16 @@ func (sm *SM) load() error {
 		return err
 	}
 	sm.rec.Store(r)
-	return nil
+	return sm.loadLocks()
+}
+
+// lockKey is the key whose lock guards key: a hash field's hash, else
+// the key itself.
+func lockKey(key []byte) []byte {
+	if ik, ok := keyspace.ParseInternal(key); ok {
+		return ik.Key
+	}
+	return key
 }
 
 // Keys returns the number of keys this replica holds, as users count
@@ -194,12 +207,18 @@ func (sm *SM) Apply(b *storage.Batch, index uint64, cmd []byte) any {
 		}
 		return sm.migrate(b, index, m)
 	}
+	if len(cmd) > 0 && Op(cmd[0]) >= OpTxn && Op(cmd[0]) <= OpTxnResolve {
+		return sm.applyTxn(b, index, cmd)
+	}
 	c, err := DecodeCommand(cmd)
 	if err != nil {
 		return Outcome{Err: err}
 	}
 	rec := sm.current()
 	if err := rec.admitWrite(c.Key); err != nil {
+		return Outcome{Err: err}
+	}
+	if err := sm.lockedFor(lockKey(c.Key), ""); err != nil {
 		return Outcome{Err: err}
 	}
 	if c.Op == OpHashSet {
@@ -467,6 +486,7 @@ func (sm *SM) Committed() {
 		sm.rec.Store(sm.pending)
 		sm.pending = nil
 	}
+	sm.committedLocks()
 	if len(sm.changes) == 0 {
 		return
 	}

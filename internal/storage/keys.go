@@ -13,6 +13,8 @@ import "encoding/binary"
 //	's' group 'd' userkey    user data of the group   (replicated)
 //	's' group 'm'            the shard's own record   (replicated: version offset, layout, reshard state)
 //	's' group 'r' userkey    keys deleted while moving out in a reshard (replicated)
+//	's' group 'i' userkey    a transaction's intent: the key is locked (replicated)
+//	's' group 't' txnid      a transaction's part on this shard, or its record (replicated)
 //	'x' group ...            leaderless engine state of the group
 //	'm' name                 node-local metadata (identity, bootstrap marker)
 //
@@ -77,6 +79,26 @@ func MovedDeleteKey(group uint64, k []byte) []byte {
 func MovedDeleteRange(group uint64) (start, end []byte) {
 	start = groupKey(kindState, group, 'r', 0)
 	return start, upperBound(start)
+}
+
+// IntentKey is where a prepared transaction's lock on user key k of a
+// group lives.
+func IntentKey(group uint64, k []byte) []byte {
+	return append(groupKey(kindState, group, 'i', len(k)), k...)
+}
+
+// IntentRange returns [start, end) covering a group's IntentKeys.
+func IntentRange(group uint64) (start, end []byte) {
+	start = groupKey(kindState, group, 'i', 0)
+	return start, upperBound(start)
+}
+
+// TxnKey is where a group keeps transaction id's state: its part on this
+// shard (sub 'p') or, on the shard holding it, its record (sub 'r').
+func TxnKey(group uint64, sub byte, id string) []byte {
+	k := groupKey(kindState, group, 't', 1+len(id))
+	k = append(k, sub)
+	return append(k, id...)
 }
 
 // DataKey is the key holding user key k of a group.

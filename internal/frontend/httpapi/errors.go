@@ -38,7 +38,12 @@ func writeKVError(w http.ResponseWriter, err error) {
 func classify(err error) (int, api.Error) {
 	msg := err.Error()
 	var vm *kv.VersionMismatchError
+	var locked *kv.LockedError
 	switch {
+	case errors.As(err, &locked):
+		return http.StatusConflict, api.Error{Code: api.CodeConflict, Message: msg, Key: string(locked.Key), Holder: locked.Txn}
+	case errors.Is(err, kv.ErrTxnAborted):
+		return http.StatusConflict, api.Error{Code: api.CodeConflict, Message: msg}
 	case errors.As(err, &vm):
 		return http.StatusConflict, api.Error{Code: api.CodeVersionMismatch, Message: msg, CurrentVersion: vm.Current}
 	case errors.Is(err, kv.ErrNotFound):

@@ -66,6 +66,13 @@ type Config struct {
 	Extra func(mux *http.ServeMux)
 	// Mux, when set, serves multiplexed connections at api.MuxPath.
 	Mux *MuxServer
+	// Txn runs transactions; nil answers 501.
+	Txn Txns
+}
+
+// Txns runs transactions (errors are kv's).
+type Txns interface {
+	Txn(ctx context.Context, ns string, req api.TxnRequest) (api.TxnResponse, error)
 }
 
 // Handler is the API's http.Handler.
@@ -95,6 +102,7 @@ func (h *Handler) routes() {
 		m.HandleFunc("PUT "+prefix+"/kv/{key...}", h.put)
 		m.HandleFunc("DELETE "+prefix+"/kv/{key...}", h.del)
 		m.HandleFunc("GET "+prefix+"/kv", h.list)
+		m.HandleFunc("POST "+prefix+"/txn", h.txn)
 	}
 	m.HandleFunc("PUT /v1/ns/{ns}", h.createNamespace)
 	m.HandleFunc("GET /v1/ns/{ns}", h.getNamespace)
