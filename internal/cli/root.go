@@ -109,7 +109,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newShellCmd(), a.newUpCmd(), a.newNodeCmd(), a.newDownCmd(),
 		a.newFaultCmd(), a.newVerifyCmd(), a.newRepairCmd(),
 		a.newBenchCmd(),
-		a.newWatchCmd(),
+		a.newWatchCmd(), a.newTxnCmd(),
 		newServerCmd(),
 	)
 	markRuns(root, a)
