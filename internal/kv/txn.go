@@ -61,14 +61,18 @@ func (s *Service) ProposeTxn(ctx context.Context, sh membership.Shard, op shards
 	return &res, nil
 }
 
-// ShardOfGroup finds the strong shard of group g in this node's map.
+// ShardOfGroup finds the strong shard of group g in this node's map, in
+// either layout during a reshard (a transaction's record may be on a shard
+// the new layout drops; it lives until the reshard ends).
 func (s *Service) ShardOfGroup(g keyspace.GroupID) (membership.Shard, bool) {
 	for _, ns := range s.cfg.Meta.Current().Namespaces {
 		if ns.Mode != keyspace.ModeStrong {
 			continue
 		}
-		if sh, ok := ns.ShardOfGroup(g); ok {
-			return sh, true
+		for _, sh := range ns.AllShards() {
+			if sh.Group == g {
+				return sh, true
+			}
 		}
 	}
 	return membership.Shard{}, false

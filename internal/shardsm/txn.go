@@ -21,7 +21,7 @@ import (
 //	OpTxnPrepare  on each participant: lock the transaction's keys there
 //	              (an intent per key) and record both branches' writes of
 //	              that shard; answer the keys' current states.
-//	OpTxnDecide   on the record shard (the first key's): the commit point.
+//	OpTxnDecide   on the record shard (the namespace's shard 0): the commit point.
 //	              The first decision recorded wins; a later one answers it.
 //	OpTxnResolve  on each participant: apply the decided branch's writes
 //	              (or none, on abort) and release the locks.

@@ -1,6 +1,6 @@
 // Package txn coordinates atomic transactions across a strong namespace's
 // shards: two-phase commit through the shards' Raft logs, with the
-// transaction's record on its first key's shard as the commit point and
+// transaction's record on the namespace's shard 0 as the commit point and
 // locks that whoever meets them resolves once their holder is gone.
 //
 // The protocol (the shard commands are in package shardsm):
@@ -8,7 +8,9 @@
 //  1. Prepare, on every participant shard at once: lock the transaction's
 //     keys there and record that shard's writes of both branches; the
 //     answer is the keys' states, read under the locks.
-//  2. Decide, on the record shard: the comparisons, evaluated over every
+//  2. Decide, on the record shard (shard 0, which every layout keeps with
+//     its group, so a reshard never drops a record a lock still needs):
+//     the comparisons, evaluated over every
 //     participant's reads, choose the branch; the decision "commit with
 //     this branch" is recorded. This is the commit point. A record that
 //     exists already (a resolver's abort) wins instead.
@@ -139,7 +141,7 @@ func (c *Coordinator) Run(ctx context.Context, nsName string, req Request) (Resu
 		if len(parts) == 1 {
 			res, err = c.runLocal(ctx, parts[0].shard, t)
 		} else {
-			res, err = c.runDistributed(ctx, ns, t, keys, parts)
+			res, err = c.runDistributed(ctx, ns, t, parts)
 		}
 		if err == nil {
 			return res, nil
@@ -237,9 +239,9 @@ func newID() string {
 }
 
 // runDistributed runs the two-phase commit over parts.
-func (c *Coordinator) runDistributed(ctx context.Context, ns *membership.NamespaceMap, t *shardsm.Txn, keys [][]byte, parts []shardPart) (Result, error) {
+func (c *Coordinator) runDistributed(ctx context.Context, ns *membership.NamespaceMap, t *shardsm.Txn, parts []shardPart) (Result, error) {
 	id := newID()
-	record := ns.Locate(keys[0])
+	record := ns.Shard(0)
 	start := c.cfg.Now().UnixNano()
 	for _, p := range parts {
 		p.txn.ID, p.txn.Record, p.txn.Start = id, uint64(record.Group), start

@@ -51,8 +51,12 @@ func (r *runState) judge(ctx context.Context) (*Report, error) {
 		rep.Converged, rep.ConvergeTime, rep.Divergence = r.converge(ctx, 60*time.Second)
 	}
 	rep.Acked, rep.LostKeys = r.durability(ctx)
+	if r.bank != nil {
+		r.finalAudit(ctx)
+		rep.Bank = r.bank
+	}
 	rep.Clean = (r.mode != "strong" || rep.Verdict == lincheck.Linearizable) && rep.Converged &&
-		len(rep.LostKeys) == 0 && len(rep.SessionViolations) == 0
+		len(rep.LostKeys) == 0 && len(rep.SessionViolations) == 0 && (rep.Bank == nil || len(rep.Bank.Violations) == 0)
 	return rep, nil
 }
 

@@ -42,6 +42,9 @@ type Report struct {
 	// namespaces: a key read older than what the session saw before).
 	SessionViolations []string `json:"session_violations,omitempty"`
 
+	// Bank is the bank workload's figures.
+	Bank *BankFigures `json:"bank,omitempty"`
+
 	Clean bool `json:"clean"`
 }
 
@@ -141,10 +144,18 @@ func (rep *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "\nkills: %d, time to the first write on the shard: p50 %v, max %v\n",
 			len(fo), fo[(len(fo)-1)/2].Round(time.Millisecond), fo[len(fo)-1].Round(time.Millisecond))
 	}
-	switch rep.Mode {
-	case "strong", "":
+	switch {
+	case rep.Bank != nil:
+		b := rep.Bank
+		fmt.Fprintf(w, "\nbank: %d accounts; transfers: %d committed, %d refused by their comparison, %d failed with nothing done, %d unknown outcome\n",
+			b.Accounts, b.Committed, b.Refused, b.Failed, b.Unknown)
+		fmt.Fprintf(w, "bank: %d audits during the run, %d anomalies; final total %d (want %d)\n", b.Audits, len(b.Violations), b.FinalTotal, b.WantedTotal)
+		for _, v := range b.Violations[:min(len(b.Violations), 10)] {
+			fmt.Fprintf(w, "  %s\n", v)
+		}
+	case rep.Mode == "strong", rep.Mode == "":
 		fmt.Fprintf(w, "\nlinearizability: %s (%d key histories)\n", rep.Verdict, rep.Histories)
-	case "causal":
+	case rep.Mode == "causal":
 		fmt.Fprintf(w, "\ncausal sessions: %d violations (read your writes, monotonic reads)\n", len(rep.SessionViolations))
 		for _, v := range rep.SessionViolations[:min(len(rep.SessionViolations), 10)] {
 			fmt.Fprintf(w, "  %s\n", v)

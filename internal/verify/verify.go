@@ -69,6 +69,10 @@ type Config struct {
 	Log io.Writer
 	// Namespace to use (default namespace when empty).
 	Namespace string
+	// Workload is "register" (default: single-key operations checked for
+	// linearizability) or "bank" (transfers in transactions across
+	// shards, checked by audits; strong namespaces).
+	Workload string
 }
 
 func (c *Config) setDefaults() error {
@@ -86,6 +90,16 @@ func (c *Config) setDefaults() error {
 	}
 	if c.Log == nil {
 		c.Log = io.Discard
+	}
+	switch c.Workload {
+	case "":
+		c.Workload = WorkloadRegister
+	case WorkloadRegister, WorkloadBank:
+	default:
+		return fmt.Errorf("verify: unknown workload %q (use %s or %s)", c.Workload, WorkloadRegister, WorkloadBank)
+	}
+	if c.Workload == WorkloadBank && c.Keys < 2 {
+		return errors.New("verify: the bank workload needs at least 2 accounts (--keys)")
 	}
 	if len(c.Faults) == 0 {
 		for _, k := range AllFaults {
@@ -128,8 +142,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		run.mode = ns.Mode
 	}
-	fmt.Fprintf(cfg.Log, "verify: seed %d, %s namespace, %d clients, %d keys, %v, faults %s\n",
-		cfg.Seed, run.mode, cfg.Clients, cfg.Keys, cfg.Duration, strings.Join(cfg.Faults, ","))
+	if cfg.Workload == WorkloadBank {
+		if run.mode != "strong" {
+			return nil, fmt.Errorf("verify: the bank workload runs transactions, which need a strong namespace (%s is %s)", cfg.Namespace, run.mode)
+		}
+		if err := run.setupBank(ctx); err != nil {
+			return nil, err
+		}
+	}
+	fmt.Fprintf(cfg.Log, "verify: seed %d, %s namespace, %s workload, %d clients, %d keys, %v, faults %s\n",
+		cfg.Seed, run.mode, cfg.Workload, cfg.Clients, cfg.Keys, cfg.Duration, strings.Join(cfg.Faults, ","))
 	wctx, stop := context.WithCancel(ctx)
 	done := run.startWorkload(wctx)
 	nem := &nemesis{run: run, rng: rand.New(rand.NewSource(cfg.Seed))}

@@ -45,6 +45,7 @@ type runState struct {
 	acked      map[string]string // durability probes acknowledged
 	nem        []faultWindow
 	violations []string // causal session guarantees broken
+	bank       *BankFigures
 }
 
 func (r *runState) key(i int) string { return fmt.Sprintf("%sk%d", r.prefix, i) }
@@ -99,6 +100,8 @@ func (w *worker) loop(ctx context.Context) {
 		switch {
 		case w.seq%4 == 0:
 			w.durable(opCtx)
+		case w.run.bank != nil:
+			w.bankStep(opCtx)
 		case w.run.mode != "strong":
 			w.leaderless(opCtx)
 		default:
