@@ -85,6 +85,11 @@ func (e *Engine) DropOtherGroups(ctx context.Context, m *membership.Map, keep []
 			}
 		}
 		if slices.Contains(keep, g) {
+			if ns.Reshard == nil {
+				if err := e.sweepMoved(ns, g); err != nil {
+					errs = append(errs, fmt.Errorf("deleting the keys a reshard moved out of %s: %w", keyspace.GroupID(g), err))
+				}
+			}
 			continue
 		}
 		if err := e.dropGroup(g); err != nil {
@@ -131,6 +136,59 @@ func (e *Engine) catchUpLayout(ctx context.Context, m *membership.Map, ns *membe
 	return e.setLayout(g, ns)
 }
 
+func sweptKey(g uint64) []byte { return storage.LocalKey(fmt.Sprintf("dynamo/swept/%016x", g)) }
+
+// sweepMoved deletes, once per layout, the keys of group g (kept here, of
+// a namespace with no reshard under way) that ns's layout puts in another
+// shard. A reshard keeps the groups of the shards both layouts have, so a
+// key that moved out of one stays behind in every replica that stored it
+// while the old layout was consulted (the write was applied there before
+// the reshard ended; one applied after stores it only in its new shard).
+// Reads no longer look there and the key's new shard holds it (every node
+// handed over, or catchUpLayout did), as for the old groups a reshard
+// drops; left alone, the leftovers differ between replicas for good in a
+// causal namespace (no anti-entropy), are copied by moves, and would come
+// back if a later reshard moved the key back.
+func (e *Engine) sweepMoved(ns *membership.NamespaceMap, g uint64) error {
+	cur := encodeLayout(ns)
+	was, ok, err := e.cfg.Engine.Get(sweptKey(g))
+	if err != nil || (ok && string(was) == string(cur)) {
+		return err
+	}
+	if ns.Mode == keyspace.ModeCausal {
+		// A causal write reads the map under applyMu: once this returns,
+		// every write still storing by the old layout has been stored, and
+		// later ones store by the layout that ended the reshard.
+		e.causal.applyMu.Lock()
+		e.causal.applyMu.Unlock() //nolint:staticcheck // a barrier
+	}
+	var moved [][]byte
+	err = e.store.scan(g, nil, nil, 0, func(key []byte, _ dvv.Set) bool {
+		if uint64(ns.Locate(key).Group) != g {
+			moved = append(moved, key)
+		}
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	// Each key is checked again against the map of the moment: a reshard
+	// started meanwhile may have moved it back here.
+	gone := func(key []byte) bool {
+		cur := e.cfg.Map().NamespaceByID(ns.ID)
+		return cur != nil && cur.Reshard == nil && uint64(cur.Locate(key).Group) != g
+	}
+	for _, key := range moved {
+		if err := e.store.remove(g, key, gone); err != nil {
+			return err
+		}
+	}
+	if len(moved) > 0 {
+		e.cfg.Logger.Info(fmt.Sprintf("deleted %d keys of %s that namespace %s's reshard moved to other shards", len(moved), keyspace.GroupID(g), ns.Name))
+	}
+	return e.store.commitExtra(func(b *storage.Batch) error { return b.Set(sweptKey(g), cur) })
+}
+
 // handOverMoved sends the keys of group g whose shard in ns's layout is
 // another to that shard's replicas (hints for those that are down).
 func (e *Engine) handOverMoved(ctx context.Context, m *membership.Map, ns *membership.NamespaceMap, g uint64) (int, error) {
@@ -173,6 +231,9 @@ func (e *Engine) dropGroup(g uint64) error {
 		return err
 	}
 	if err := b.Delete(layoutKey(g)); err != nil {
+		return err
+	}
+	if err := b.Delete(sweptKey(g)); err != nil {
 		return err
 	}
 	if err := b.Commit(e.store.sync); err != nil {

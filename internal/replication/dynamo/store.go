@@ -203,6 +203,35 @@ func (s *store) removeIfHash(g uint64, key []byte, h uint64) (bool, error) {
 	return true, nil
 }
 
+// remove deletes a key's state (no change event) if ok, asked under the
+// key's lock, still says so.
+func (s *store) remove(g uint64, key []byte, ok func([]byte) bool) error {
+	gs, err := s.group(g)
+	if err != nil {
+		return err
+	}
+	mu := s.stripe(key)
+	mu.Lock()
+	defer mu.Unlock()
+	old, found, err := s.get(g, key)
+	if err != nil || !found || !ok(key) {
+		return err
+	}
+	b := s.engine.NewWriteBatch()
+	defer b.Close()
+	if err := b.Delete(storage.LeaderlessKey(g, subValue, key)); err != nil {
+		return err
+	}
+	if err := b.Commit(s.sync); err != nil {
+		return err
+	}
+	gs.tree.Remove(key, old.Hash())
+	if !old.IsTombstone() {
+		gs.live.Add(-1)
+	}
+	return nil
+}
+
 // scan lists the states of a group's keys with prefix after after, up to
 // limit, in key order.
 func (s *store) scan(g uint64, prefix, after []byte, limit int, fn func(key []byte, set dvv.Set) bool) error {
