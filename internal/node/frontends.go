@@ -110,7 +110,7 @@ type frontends struct {
 func (n *Node) startFrontends(o Options) (*frontends, error) {
 	f := &frontends{}
 	if o.RedisAddr != "" {
-		s, err := resp.New(resp.Config{Addr: o.RedisAddr, KV: n.kv, Node: n, Logger: n.log.With("component", "redis")})
+		s, err := resp.New(resp.Config{Addr: o.RedisAddr, KV: n.kv, Node: n, Txn: n, Logger: n.log.With("component", "redis")})
 		if err != nil {
 			return nil, fmt.Errorf("redis listener: %w", err)
 		}

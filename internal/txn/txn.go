@@ -45,8 +45,9 @@ import (
 )
 
 // MaxOps bounds a transaction's comparisons and operations together (as
-// etcd's --max-txn-ops, whose default is 128).
-const MaxOps = 128
+// etcd's --max-txn-ops does; Redis's MSET, a transaction here, has no
+// limit of its own, so ours is higher than etcd's default of 128).
+const MaxOps = 1024
 
 // Config configures a Coordinator.
 type Config struct {

@@ -26,7 +26,12 @@ const (
 // reply, 0) test for those before calling it.
 func kvError(err error) string {
 	var vm *kv.VersionMismatchError
+	var locked *kv.LockedError
 	switch {
+	case errors.As(err, &locked):
+		return fmt.Sprintf("TRYAGAIN key %q is locked by transaction %s", locked.Key, locked.Txn)
+	case errors.Is(err, kv.ErrTxnAborted):
+		return "TRYAGAIN " + strings.TrimPrefix(err.Error(), "kv: ")
 	case errors.As(err, &vm):
 		return fmt.Sprintf("ERR version mismatch: expected %d, current %d", vm.Expected, vm.Current)
 	case errors.Is(err, kv.ErrWrongType):

@@ -50,7 +50,7 @@ func newNodeFixture(t *testing.T) *nodeFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := resp.New(resp.Config{Listener: ln, KV: n.KV(), Node: n, RequestTimeout: 10 * time.Second})
+	srv, err := resp.New(resp.Config{Listener: ln, KV: n.KV(), Node: n, Txn: n, RequestTimeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,6 +77,14 @@ type Config struct {
 	// Version is distkv's version as INFO reports it. Default: the main
 	// module's version from the build information, else "dev".
 	Version string
+	// Txn runs transactions (atomic MSET and MSETNX); nil leaves MSET
+	// per key and MSETNX refused.
+	Txn Txns
+}
+
+// Txns runs transactions (errors are kv's).
+type Txns interface {
+	Txn(ctx context.Context, ns string, req api.TxnRequest) (api.TxnResponse, error)
 }
 
 // Server accepts Redis-protocol connections and runs each client's

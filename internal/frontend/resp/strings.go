@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/distkv/distkv/api"
 	"github.com/distkv/distkv/internal/kv"
 )
 
@@ -93,24 +94,31 @@ func (c *conn) cmdMGet(ctx context.Context, args [][]byte) {
 	}
 }
 
-// cmdMSet writes every pair. It is NOT atomic, across shards or
-// otherwise: each key is written on its own (concurrently), and if any
-// write fails the reply is the error of the first failed pair in argument
-// order while the other writes may have been applied. A key named twice
-// gets its last value, as in Redis.
+// cmdMSet writes every pair. In a strong namespace it is one transaction,
+// atomic across shards as in Redis: all the keys or none. Eventual and
+// causal namespaces have no transactions: there each key is written on its
+// own (concurrently), and if any write fails the reply is the error of the
+// first failed pair in argument order while the other writes may have
+// been applied. A key named twice gets its last value, as in Redis.
 func (c *conn) cmdMSet(ctx context.Context, args [][]byte) {
 	if len(args)%2 != 1 {
 		c.w.error("ERR wrong number of arguments for 'mset' command")
 		return
 	}
-	last := make(map[string]int, len(args)/2)
-	for i := 1; i < len(args); i += 2 {
-		last[string(args[i])] = i
-	}
-	idx := make([]int, 0, len(last))
-	for i := 1; i < len(args); i += 2 {
-		if last[string(args[i])] == i {
-			idx = append(idx, i)
+	idx := lastPairs(args)
+	if c.srv.cfg.Txn != nil {
+		var req api.TxnRequest
+		for _, i := range idx {
+			req.Success = append(req.Success, api.TxnOp{Op: "put", Key: string(args[i]), Value: string(args[i+1])})
+		}
+		_, err := c.srv.cfg.Txn.Txn(ctx, c.ns, req)
+		switch {
+		case err == nil:
+			c.w.simple("OK")
+			return
+		case !errors.Is(err, kv.ErrWrongMode):
+			c.w.error(kvError(err))
+			return
 		}
 	}
 	errs := fanout(len(idx), func(j int) error {
@@ -123,6 +131,50 @@ func (c *conn) cmdMSet(ctx context.Context, args [][]byte) {
 		return
 	}
 	c.w.simple("OK")
+}
+
+// lastPairs returns the argument index of each key of a key-value list
+// (args[1:]) that is not named again later.
+func lastPairs(args [][]byte) []int {
+	last := make(map[string]int, len(args)/2)
+	for i := 1; i < len(args); i += 2 {
+		last[string(args[i])] = i
+	}
+	idx := make([]int, 0, len(last))
+	for i := 1; i < len(args); i += 2 {
+		if last[string(args[i])] == i {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+// cmdMSetNX sets every pair if none of the keys exists, atomically (one
+// transaction): 1 if it did, 0 if any key existed. Strong namespaces only.
+func (c *conn) cmdMSetNX(ctx context.Context, args [][]byte) {
+	if len(args)%2 != 1 {
+		c.w.error("ERR wrong number of arguments for 'msetnx' command")
+		return
+	}
+	if c.srv.cfg.Txn == nil {
+		c.w.error("ERR MSETNX needs transactions, which this node does not serve")
+		return
+	}
+	var req api.TxnRequest
+	for _, i := range lastPairs(args) {
+		req.Compare = append(req.Compare, api.TxnCompare{Key: string(args[i]), Target: "exists", Op: "=", Exists: false})
+		req.Success = append(req.Success, api.TxnOp{Op: "put", Key: string(args[i]), Value: string(args[i+1])})
+	}
+	res, err := c.srv.cfg.Txn.Txn(ctx, c.ns, req)
+	if err != nil {
+		c.w.error(kvError(err))
+		return
+	}
+	if res.Succeeded {
+		c.w.int(1)
+	} else {
+		c.w.int(0)
+	}
 }
 
 // cmdDel deletes every key and counts those that existed. Like MSET it is

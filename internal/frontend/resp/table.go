@@ -85,6 +85,7 @@ func commandTable() map[string]*command {
 		{name: "getset", arity: 3, flags: wrFast, firstKey: 1, lastKey: 1, step: 1, run: (*conn).cmdGetSet},
 		{name: "upd", arity: 3, flags: wrFast, firstKey: 1, lastKey: 1, step: 1, run: (*conn).cmdUpd},
 		{name: "mset", arity: -3, flags: wr, firstKey: 1, lastKey: -1, step: 2, run: (*conn).cmdMSet},
+		{name: "msetnx", arity: -3, flags: wr, firstKey: 1, lastKey: -1, step: 2, run: (*conn).cmdMSetNX},
 		{name: "del", arity: -2, flags: []string{"write"}, firstKey: 1, lastKey: -1, step: 1, run: (*conn).cmdDel},
 		{name: "incr", arity: 2, flags: wrFast, firstKey: 1, lastKey: 1, step: 1, run: (*conn).cmdIncr},
 		{name: "decr", arity: 2, flags: wrFast, firstKey: 1, lastKey: 1, step: 1, run: (*conn).cmdDecr},
