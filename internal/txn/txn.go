@@ -120,9 +120,11 @@ func (c *Coordinator) Run(ctx context.Context, nsName string, req Request) (Resu
 	if err := c.cfg.KV.CheckTxn(t); err != nil {
 		return Result{}, err
 	}
-	// Bounded by the request timeout even under a longer deadline: a
-	// transaction waiting on locks answers "conflict" in that time.
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.KV.Timeout())
+	// A client that goes away does not abandon the transaction halfway
+	// (its locks would stand until the timeout): it runs on, bounded by the
+	// request timeout even under a longer deadline, so a transaction
+	// waiting on locks answers "conflict" in that time.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.KV.Timeout())
 	defer cancel()
 	keys := t.Keys()
 	backoff := 2 * time.Millisecond
@@ -273,10 +275,12 @@ func (c *Coordinator) runDistributed(ctx context.Context, ns *membership.Namespa
 		// Roll back: record the abort (so a prepare still in flight, or
 		// applied with an unknown outcome, is resolved as one) and release
 		// whatever was locked.
-		if _, derr := c.decide(ctx, record, id, false, false); derr != nil {
+		fctx, cancel := c.finishing(ctx)
+		defer cancel()
+		if _, derr := c.decide(fctx, record, id, false, false); derr != nil {
 			c.cfg.Logger.Warn("txn: recording an abort failed; the locks resolve after the timeout", "txn", id, "err", derr)
 		} else {
-			c.resolveAll(ctx, parts, id, false, false)
+			c.resolveAll(fctx, parts, id, false, false)
 		}
 		return Result{}, err
 	}
@@ -294,21 +298,30 @@ func (c *Coordinator) runDistributed(ctx context.Context, ns *membership.Namespa
 	if err != nil {
 		return Result{}, err
 	}
+	fctx, cancel := c.finishing(ctx)
+	defer cancel()
 	if !d.Commit {
 		// A resolver judged this coordinator gone and aborted it first.
-		c.resolveAll(ctx, parts, id, false, false)
+		c.resolveAll(fctx, parts, id, false, false)
 		return Result{}, fmt.Errorf("%w: transaction %s was aborted by a resolver before it committed", kv.ErrTxnAborted, id)
 	}
 	if c.stopAfter == "decide" {
 		return Result{ID: id}, errStopped
 	}
 	// 3. Resolve everywhere; the record is the truth from here on.
-	versions := c.resolveAll(ctx, parts, id, true, ok)
+	versions := c.resolveAll(fctx, parts, id, true, ok)
 	branch := t.Failure
 	if ok {
 		branch = t.Success
 	}
 	return Result{ID: id, Succeeded: ok, Results: results(branch, reads, versions), Shards: len(parts)}, nil
+}
+
+// finishing is the context of the steps that end a transaction (an abort,
+// the resolves): they get time of their own even when the run's deadline
+// is near, so its locks go now rather than after the lock timeout.
+func (c *Coordinator) finishing(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), c.cfg.KV.Timeout())
 }
 
 // results are the chosen branch's operations' results, in order: a get
