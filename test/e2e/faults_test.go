@@ -124,6 +124,20 @@ func TestVerifyLeaderless(t *testing.T) {
 	}
 }
 
+// TestVerifyBank runs distkv verify's bank workload: transfers in
+// cross-shard transactions under every fault, audited in transactions; no
+// audit may see a wrong total.
+func TestVerifyBank(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "verify", "--workload", "bank", "--seed", "1", "--duration", "15s", "--out", t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "verdict: CLEAN") || !strings.Contains(string(out), " 0 anomalies; final total 1000 (want 1000)") {
+		t.Fatalf("distkv verify --workload bank: %v\n%s", err, out)
+	}
+	t.Logf("%s", tail(string(out), 8))
+}
+
 var killCycles = flag.Int("kill.cycles", 20, "cycles of TestKill9Durability")
 
 // TestKill9Durability writes with many clients while, at a random moment of
