@@ -150,7 +150,7 @@ var commandDocs = map[string]commandDoc{
 		args: []argDoc{multiple(block("key_value", keyArg("key"), strArg("value")))}},
 	"msetnx": {summary: "Atomically set several keys' values only when none of the keys exists", since: "1.0.1", group: "string",
 		complexity: "O(N) where N is the number of keys to set.", acl: aclWriteSlow,
-		tips: []string{"request_policy:multi_shard", "response_policy:all_succeeded"}, keyFlags: []string{"OW", "insert"},
+		tips: []string{"request_policy:multi_shard", "response_policy:agg_min"}, keyFlags: []string{"OW", "insert"},
 		args: []argDoc{multiple(block("key_value", keyArg("key"), strArg("value")))}},
 	"del": {summary: "Delete keys and count those that existed", since: "1.0.0", group: "generic",
 		complexity: "O(N) where N is the number of keys that will be removed.", acl: []string{"@keyspace", "@write", "@slow"},
