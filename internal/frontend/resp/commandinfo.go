@@ -63,6 +63,7 @@ var (
 	aclReadStr   = []string{"@read", "@string", "@fast"}
 	aclWriteStr  = []string{"@write", "@string", "@fast"}
 	aclWriteSlow = []string{"@write", "@string", "@slow"}
+	aclTxnFast   = []string{"@fast", "@transaction"}
 	keyRW        = []string{"RW", "access", "update"}
 )
 
@@ -148,6 +149,15 @@ var commandDocs = map[string]commandDoc{
 		complexity: "O(N) where N is the number of keys to set.", acl: aclWriteSlow,
 		tips: []string{"request_policy:multi_shard", "response_policy:all_succeeded"}, keyFlags: []string{"OW", "update"},
 		args: []argDoc{multiple(block("key_value", keyArg("key"), strArg("value")))}},
+	"multi": {summary: "Start queueing commands to run as one atomic transaction at EXEC", since: "1.2.0", group: "transactions",
+		complexity: "O(1)", acl: aclTxnFast},
+	"exec": {summary: "Run the queued commands as one atomic transaction, across shards (null if a watched key changed)", since: "1.2.0",
+		group: "transactions", complexity: "Depends on commands in the transaction", acl: []string{"@slow", "@transaction"}},
+	"discard": {summary: "Drop the queued commands and the watched keys", since: "2.0.0", group: "transactions",
+		complexity: "O(N), when N is the number of queued commands", acl: aclTxnFast},
+	"watch": {summary: "Make the next EXEC apply nothing if any of these keys is written first", since: "2.2.0", group: "transactions",
+		complexity: "O(1) for every key.", acl: aclTxnFast, keyFlags: []string{"RO"}, args: []argDoc{multiple(keyArg("key"))}},
+	"unwatch": {summary: "Forget the watched keys", since: "2.2.0", group: "transactions", complexity: "O(1)", acl: aclTxnFast},
 	"msetnx": {summary: "Atomically set several keys' values only when none of the keys exists", since: "1.0.1", group: "string",
 		complexity: "O(N) where N is the number of keys to set.", acl: aclWriteSlow,
 		tips: []string{"request_policy:multi_shard", "response_policy:agg_min"}, keyFlags: []string{"OW", "insert"},

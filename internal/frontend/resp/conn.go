@@ -23,6 +23,10 @@ type conn struct {
 	cancel context.CancelFunc
 
 	ns   string // the namespace commands address ("": the default)
+	// multi is the MULTI being queued (nil: none); watched are the WATCHed
+	// keys' versions (0: absent) for the next EXEC.
+	multi   *multiState
+	watched map[string]uint64
 	name string // CLIENT SETNAME
 	quit bool   // QUIT: close once the reply is flushed
 }
@@ -113,11 +117,20 @@ func (c *conn) exec(args [][]byte) {
 	name := strings.ToLower(string(args[0]))
 	cmd, ok := c.srv.cmds[name]
 	if !ok {
+		if c.multi != nil {
+			c.multi.failed = true
+		}
 		c.w.error(unknownCommand(args))
 		return
 	}
 	if n := len(args); cmd.arity > 0 && n != cmd.arity || cmd.arity < 0 && n < -cmd.arity {
+		if c.multi != nil {
+			c.multi.failed = true
+		}
 		c.w.error("ERR wrong number of arguments for '" + cmd.name + "' command")
+		return
+	}
+	if c.multi != nil && c.inMulti(name, args) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(c.ctx, c.srv.cfg.RequestTimeout)

@@ -47,6 +47,8 @@ func commandTable() map[string]*command {
 		noAuth = []string{"noscript", "loading", "stale", "fast", "no_auth", "allow_busy"}
 		info   = []string{"loading", "stale"}
 		client = []string{"noscript", "loading", "stale"}
+		// MULTI's own commands
+		txnFast = []string{"noscript", "loading", "stale", "fast", "allow_busy"}
 	)
 	list := []*command{
 		{name: "ping", arity: -1, flags: []string{"fast"}, run: (*conn).cmdPing},
@@ -86,6 +88,11 @@ func commandTable() map[string]*command {
 		{name: "upd", arity: 3, flags: wrFast, firstKey: 1, lastKey: 1, step: 1, run: (*conn).cmdUpd},
 		{name: "mset", arity: -3, flags: wr, firstKey: 1, lastKey: -1, step: 2, run: (*conn).cmdMSet},
 		{name: "msetnx", arity: -3, flags: wr, firstKey: 1, lastKey: -1, step: 2, run: (*conn).cmdMSetNX},
+		{name: "multi", arity: 1, flags: txnFast, run: (*conn).cmdMulti},
+		{name: "exec", arity: 1, flags: []string{"noscript", "loading", "stale", "skip_slowlog"}, run: (*conn).cmdExec},
+		{name: "discard", arity: 1, flags: txnFast, run: (*conn).cmdDiscard},
+		{name: "watch", arity: -2, flags: txnFast, firstKey: 1, lastKey: -1, step: 1, run: (*conn).cmdWatch},
+		{name: "unwatch", arity: 1, flags: txnFast, run: (*conn).cmdUnwatch},
 		{name: "del", arity: -2, flags: []string{"write"}, firstKey: 1, lastKey: -1, step: 1, run: (*conn).cmdDel},
 		{name: "incr", arity: 2, flags: wrFast, firstKey: 1, lastKey: 1, step: 1, run: (*conn).cmdIncr},
 		{name: "decr", arity: 2, flags: wrFast, firstKey: 1, lastKey: 1, step: 1, run: (*conn).cmdDecr},

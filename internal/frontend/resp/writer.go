@@ -85,6 +85,15 @@ func (w *writer) null() {
 	w.bw.WriteString("_\r\n")
 }
 
+// nullArray writes a null array (RESP2 *-1, RESP3's null).
+func (w *writer) nullArray() {
+	if w.proto < 3 {
+		w.bw.WriteString("*-1\r\n")
+		return
+	}
+	w.bw.WriteString("_\r\n")
+}
+
 // array writes the header of an array of n replies, which must follow.
 func (w *writer) array(n int) { w.header('*', n) }
 

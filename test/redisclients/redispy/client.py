@@ -117,7 +117,7 @@ def main():
     step("scan", scan)
 
     def pipeline():
-        pipe = r.pipeline(transaction=False)  # no MULTI: distkv has no transactions
+        pipe = r.pipeline(transaction=False)  # no MULTI: INCR cannot be queued in a distkv transaction
         for _ in range(100):
             pipe.incr(p + "pipe")
         pipe.set(p + "piped", "x")
