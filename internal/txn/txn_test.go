@@ -21,6 +21,8 @@ import (
 
 var bankSeed = flag.Int64("txn.seed", 0, "seed for TestBankTransfers (0: from the clock)")
 
+func flag64(name string) *int64 { return flag.Int64(name, 0, "seed (0: from the clock)") }
+
 func newCluster(t *testing.T) *clustertest.Cluster {
 	c := clustertest.New(t, clustertest.Options{Nodes: 3, Shards: 8, RequestTimeout: 8 * time.Second})
 	c.WaitReady(30 * time.Second)
