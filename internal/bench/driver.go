@@ -38,6 +38,12 @@ type HashSession interface {
 	HGetAll(ctx context.Context, key []byte) (found bool, err error)
 }
 
+// TxnSession runs the transaction workloads' operations: one atomic
+// transaction writing value at every key.
+type TxnSession interface {
+	Txn(ctx context.Context, keys [][]byte, value []byte) error
+}
+
 // Error kinds, the columns of the errors in a report.
 const (
 	// KindTimeout: a read got no answer in time, or the store said it

@@ -77,6 +77,15 @@ func (s *distkvSession) Get(ctx context.Context, key []byte) (bool, error) {
 	return err == nil, classified(distkvKind(err), err)
 }
 
+func (s *distkvSession) Txn(ctx context.Context, keys [][]byte, value []byte) error {
+	b := client.NewTxn()
+	for _, k := range keys {
+		b.Put(string(k), string(value))
+	}
+	_, err := s.c.Txn(ctx, b.Request())
+	return classified(distkvKind(err), err)
+}
+
 func (s *distkvSession) Put(ctx context.Context, key, value []byte) error {
 	_, err := s.c.Put(ctx, string(key), value)
 	return classified(distkvKind(err), err)

@@ -71,6 +71,15 @@ func (s *etcdSession) Get(ctx context.Context, key []byte) (bool, error) {
 	return len(resp.Kvs) > 0, nil
 }
 
+func (s *etcdSession) Txn(ctx context.Context, keys [][]byte, value []byte) error {
+	ops := make([]clientv3.Op, 0, len(keys))
+	for _, k := range keys {
+		ops = append(ops, clientv3.OpPut(string(k), string(value)))
+	}
+	_, err := s.c.Txn(ctx).Then(ops...).Commit()
+	return classified(etcdKind(err, true), err)
+}
+
 func (s *etcdSession) Put(ctx context.Context, key, value []byte) error {
 	_, err := s.c.Put(ctx, string(key), string(value))
 	return classified(etcdKind(err, true), err)

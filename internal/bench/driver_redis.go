@@ -70,6 +70,18 @@ func (s redisSession) Put(ctx context.Context, key, value []byte) error {
 	return classified(redisKind(err, true), err)
 }
 
+// Txn is MULTI, a SET per key, EXEC (against distkv's Redis door, one
+// distkv transaction).
+func (s redisSession) Txn(ctx context.Context, keys [][]byte, value []byte) error {
+	_, err := s.c.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range keys {
+			p.Set(ctx, string(k), value, 0)
+		}
+		return nil
+	})
+	return classified(redisKind(err, true), err)
+}
+
 func (s redisSession) HSetRecord(ctx context.Context, key []byte, fields [][]byte, value []byte) error {
 	args := make([]any, 0, 2*len(fields))
 	for _, f := range fields {

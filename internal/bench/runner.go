@@ -78,6 +78,9 @@ func runWith(ctx context.Context, o Options, d Driver, progress func(Progress), 
 	if _, ok := d.Session(0).(HashSession); w.Hash && !ok {
 		return nil, fmt.Errorf("workload %s needs a store with hashes (--target redis)", w.Name)
 	}
+	if _, ok := d.Session(0).(TxnSession); w.Txn > 0 && !ok {
+		return nil, fmt.Errorf("workload %s needs a store with transactions", w.Name)
+	}
 	r := &run{o: o, w: w, gen: NewGenerator(w, o.Keys, keys), d: d, clk: clk, start: clk.Now(), limit: o.Ops}
 	for i := range RecordFields {
 		r.fields = append(r.fields, FieldName(i))
@@ -181,6 +184,14 @@ func (r *run) do(ctx context.Context, sess Session, op Op, key, value []byte) (f
 			return true, hs.HSetRecord(ctx, key, r.fields, value)
 		}
 		return true, hs.HSet(ctx, key, r.fields[op.Field], value)
+	}
+	if r.w.Txn > 0 {
+		keys := [][]byte{key}
+		stride := max(r.o.Keys/uint64(r.w.Txn), 1)
+		for j := 1; j < r.w.Txn; j++ {
+			keys = append(keys, AppendKey(nil, (op.Key+uint64(j)*stride)%r.o.Keys, r.o.KeySize))
+		}
+		return true, sess.(TxnSession).Txn(ctx, keys, value) // checked by runWith
 	}
 	if op.Kind == OpRead {
 		return sess.Get(ctx, key)

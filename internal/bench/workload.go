@@ -23,6 +23,10 @@ type Workload struct {
 	// fields, chosen uniformly, and a load HSET of the whole record. Only
 	// the Redis protocol has hashes.
 	Hash bool
+	// Txn, if not 0, makes every operation one transaction that writes
+	// Txn keys: the operation's key and Txn-1 others spread over the key
+	// space (on distkv usually on as many shards).
+	Txn int
 }
 
 // RecordFields is the number of fields of a record of the hash
@@ -31,7 +35,9 @@ const RecordFields = 10
 
 // workloads are the named mixes, as in YCSB: a is update heavy, b read
 // mostly, c read only; w (write only) is ours. hset and hgetall are their
-// hash forms of w and c (records loaded by hload).
+// hash forms of w and c (records loaded by hload). txn1 and txn4 write 1
+// and 4 keys per transaction (etcd's Txn, Redis's MULTI/EXEC, distkv's
+// /v1/txn).
 var workloads = map[string]Workload{
 	"load":    {Name: "load", Load: true},
 	"a":       {Name: "a", ReadFraction: 0.5},
@@ -41,6 +47,8 @@ var workloads = map[string]Workload{
 	"hload":   {Name: "hload", Load: true, Hash: true},
 	"hset":    {Name: "hset", ReadFraction: 0, Hash: true},
 	"hgetall": {Name: "hgetall", ReadFraction: 1, Hash: true},
+	"txn1":    {Name: "txn1", Txn: 1},
+	"txn4":    {Name: "txn4", Txn: 4},
 }
 
 // WorkloadNames lists the workload names, sorted.

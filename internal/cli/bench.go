@@ -66,7 +66,9 @@ func (a *app) newBenchCmd() *cobra.Command {
 Workloads: load (insert keys 0..N-1 once), a (50% reads, 50% updates), b (95/5),
 c (reads only), w (writes only). Hash workloads, --target redis only: hload (HSET
 of a 10-field record at each key once), hset (HSET of one field of a record),
-hgetall (HGETALL of a record). Targets: distkv (HTTP API), etcd (v3 API), redis
+hgetall (HGETALL of a record). Transaction workloads: txn1 and txn4 (one
+transaction writing 1 or 4 keys spread over the key space: distkv's /v1/txn,
+etcd's Txn, Redis's MULTI/EXEC). Targets: distkv (HTTP API), etcd (v3 API), redis
 (any Redis-protocol server, such as a distkv node's --redis-addr), over RESP2 or,
 with --resp 3, RESP3.
 

@@ -22,13 +22,13 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	ns   string // the namespace commands address ("": the default)
+	ns string // the namespace commands address ("": the default)
 	// multi is the MULTI being queued (nil: none); watched are the WATCHed
 	// keys' versions (0: absent) for the next EXEC.
 	multi   *multiState
 	watched map[string]uint64
-	name string // CLIENT SETNAME
-	quit bool   // QUIT: close once the reply is flushed
+	name    string // CLIENT SETNAME
+	quit    bool   // QUIT: close once the reply is flushed
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
