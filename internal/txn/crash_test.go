@@ -24,7 +24,14 @@ var crashSeed = flag64("txn.crash.seed")
 // or end unknown are fine; what no audit, during the run or after it, may
 // see is a total other than the initial one, and at the end no key may
 // stay locked.
-func TestBankUnderCrashes(t *testing.T) {
+func TestBankUnderCrashes(t *testing.T) { runBankUnderFaults(t, "crash") }
+
+// TestBankUnderPartitions is the same with a node cut off from the others
+// instead: its coordinators' transactions lose their participants (and
+// participants their leaders) mid-protocol, then the partition heals.
+func TestBankUnderPartitions(t *testing.T) { runBankUnderFaults(t, "partition") }
+
+func runBankUnderFaults(t *testing.T, fault string) {
 	if testing.Short() {
 		t.Skip("long")
 	}
@@ -116,11 +123,22 @@ func TestBankUnderCrashes(t *testing.T) {
 		}
 		time.Sleep(time.Duration(300+rng.Intn(300)) * time.Millisecond)
 		victim := keyspace.NodeID(1 + rng.Intn(3))
-		c.CrashKeeping(victim, rng.Intn(100), uint64(rng.Int63()))
+		if fault == "crash" {
+			c.CrashKeeping(victim, rng.Intn(100), uint64(rng.Int63()))
+		} else {
+			rule, err := c.Faults().Isolate(uint64(victim), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Duration(300+rng.Intn(500)) * time.Millisecond)
+			c.Faults().Remove(rule)
+		}
 		time.Sleep(time.Duration(100+rng.Intn(300)) * time.Millisecond)
 		close(stop)
 		wg.Wait()
-		c.Restart(victim)
+		if fault == "crash" {
+			c.Restart(victim)
+		}
 		c.WaitReady(30 * time.Second)
 	}
 	// After the crashes: an audit must succeed and see the total, and the
@@ -141,5 +159,5 @@ func TestBankUnderCrashes(t *testing.T) {
 	if committed == 0 {
 		t.Fatalf("seed %d: no transfer committed", seed)
 	}
-	t.Logf("seed %d: %d transfers committed, %d audits, total kept through 4 crashes", seed, committed, audits)
+	t.Logf("seed %d: %d transfers committed, %d audits, total kept through 4 faults (%s)", seed, committed, audits, fault)
 }
