@@ -34,6 +34,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	mrand "math/rand/v2"
 	"sync"
 	"time"
 
@@ -153,7 +154,9 @@ func (c *Coordinator) Run(ctx context.Context, nsName string, req Request) (Resu
 		if !again {
 			return Result{}, werr
 		}
-		if !sleep(ctx, backoff) {
+		// Jittered, so two transactions that gave way to each other do not
+		// meet again at the same instant.
+		if !sleep(ctx, backoff/2+mrand.N(backoff)) {
 			return Result{}, giveUp(err)
 		}
 		backoff = min(2*backoff, 100*time.Millisecond)
