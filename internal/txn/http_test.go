@@ -64,7 +64,9 @@ func TestTxnOverHTTP(t *testing.T) {
 
 	// A lock whose holder is gone but younger than the timeout (2s) when
 	// the request's deadline (1.5s) passes: 409 naming the key and holder.
-	stuck := txn.New(txn.Config{KV: c.Node(1).KV()})
+	// Its coordinator's clock runs an hour ahead, so however slow the run,
+	// the lock cannot age past the timeout before the request gives up.
+	stuck := txn.New(txn.Config{KV: c.Node(1).KV(), Now: func() time.Time { return time.Now().Add(time.Hour) }})
 	c.Node(1).KV().SetLockResolver(c.Node(1).Transactions())
 	txn.StopAfter(stuck, "prepare")
 	_, serr := stuck.Run(ctx(t), "", txn.Request{Success: []shardsm.TxnOp{put(ks[1], "s"), put(ks[2], "s")}})
