@@ -357,20 +357,24 @@ func results(branch []shardsm.TxnOp, reads map[string]shardsm.KeyState, versions
 // shard. Deciding is idempotent, so an unknown outcome is tried again
 // until the deadline.
 func (c *Coordinator) decide(ctx context.Context, record membership.Shard, id string, commit, succeeded bool) (*shardsm.TxnResult, error) {
-	t := &shardsm.Txn{ID: id, Commit: commit, Succeeded: succeeded}
+	d, err := c.proposeIdempotent(ctx, record, shardsm.OpTxnDecide, &shardsm.Txn{ID: id, Commit: commit, Succeeded: succeeded})
+	if err != nil && (commit || ctx.Err() != nil) {
+		return nil, fmt.Errorf("%w: recording transaction %s's decision: %w", kv.ErrUnknownOutcome, id, err)
+	}
+	return d, err
+}
+
+// proposeIdempotent proposes a transaction command that may be applied
+// twice (a decision, a resolve), trying again after an unknown outcome or
+// unavailability until ctx ends.
+func (c *Coordinator) proposeIdempotent(ctx context.Context, sh membership.Shard, op shardsm.Op, t *shardsm.Txn) (*shardsm.TxnResult, error) {
 	for {
-		d, err := c.cfg.KV.ProposeTxn(ctx, record, shardsm.OpTxnDecide, t)
+		r, err := c.cfg.KV.ProposeTxn(ctx, sh, op, t)
 		if err == nil {
-			return d, nil
+			return r, nil
 		}
-		if !errors.Is(err, kv.ErrUnknownOutcome) && !errors.Is(err, kv.ErrUnavailable) || ctx.Err() != nil {
-			if commit {
-				return nil, fmt.Errorf("%w: recording transaction %s's commit: %w", kv.ErrUnknownOutcome, id, err)
-			}
+		if !errors.Is(err, kv.ErrUnknownOutcome) && !errors.Is(err, kv.ErrUnavailable) || !sleep(ctx, 10*time.Millisecond) {
 			return nil, err
-		}
-		if !sleep(ctx, 10*time.Millisecond) {
-			return nil, fmt.Errorf("%w: recording transaction %s's decision: %w", kv.ErrUnknownOutcome, id, err)
 		}
 	}
 }
@@ -403,16 +407,11 @@ func (c *Coordinator) resolveAll(ctx context.Context, parts []shardPart, id stri
 }
 
 func (c *Coordinator) resolve(ctx context.Context, sh membership.Shard, id string, commit, succeeded bool) (map[string]uint64, error) {
-	t := &shardsm.Txn{ID: id, Commit: commit, Succeeded: succeeded}
-	for {
-		r, err := c.cfg.KV.ProposeTxn(ctx, sh, shardsm.OpTxnResolve, t)
-		if err == nil {
-			return r.Versions, nil
-		}
-		if !errors.Is(err, kv.ErrUnknownOutcome) && !errors.Is(err, kv.ErrUnavailable) || !sleep(ctx, 10*time.Millisecond) {
-			return nil, err
-		}
+	r, err := c.proposeIdempotent(ctx, sh, shardsm.OpTxnResolve, &shardsm.Txn{ID: id, Commit: commit, Succeeded: succeeded})
+	if err != nil {
+		return nil, err
 	}
+	return r.Versions, nil
 }
 
 // ResolveLock settles a lock a request met (kv.LockResolver): while its
