@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 )
 
 // Headers.
@@ -82,6 +83,7 @@ const (
 	QueryW           = "w"           // leaderless writes: replicas to wait for
 	QueryContext     = "context"     // leaderless writes: the causal context read (or header X-Distkv-Context)
 	QueryCausal      = "causal"      // causal namespaces: the client's token (or header X-Distkv-Causal)
+	QueryTxn         = "txn"         // GET, PUT, DELETE: inside this interactive transaction
 )
 
 // Consistency levels.
@@ -105,6 +107,9 @@ type WriteResult struct {
 	Context string `json:"context,omitempty"`
 	// Causal is the client's new token in a causal namespace.
 	Causal string `json:"causal,omitempty"`
+	// Txn, for a write inside an interactive transaction, names it: the
+	// write is buffered until the transaction commits (Version is 0).
+	Txn string `json:"txn,omitempty"`
 }
 
 // KV is a key with its version and, when asked for, its value. A value
@@ -396,4 +401,58 @@ type TxnOpResult struct {
 	Found   bool   `json:"found,omitempty"`
 	Value   string `json:"value,omitempty"`
 	Version uint64 `json:"version,omitempty"`
+}
+
+// Interactive transaction states (TxnState.State).
+const (
+	TxnActive    = "active"    // reading and buffering writes; nothing locked
+	TxnPrepared  = "prepared"  // every participant locked its keys and recorded its writes
+	TxnCommitted = "committed" // the commit is recorded; the writes are applied
+	TxnAborted   = "aborted"   // rolled back (by the client, a conflict or the timeout)
+)
+
+// TxnBegin is the optional body of POST /v1/txn/begin.
+type TxnBegin struct {
+	// TTLMillis is how long the transaction may stay open, prepared
+	// included, before whoever meets its locks may roll it back (default
+	// 60000, at most 600000).
+	TTLMillis int64 `json:"ttl_ms,omitempty"`
+}
+
+// TxnState describes an interactive transaction (POST /v1/txn/begin,
+// /v1/txn/{id}/prepare, /commit, /rollback and GET /v1/txn/{id}).
+type TxnState struct {
+	Txn       string    `json:"txn"`
+	Namespace string    `json:"namespace"`
+	State     string    `json:"state"`
+	Node      string    `json:"node"` // the node holding the transaction (send its requests there)
+	Started   time.Time `json:"started"`
+	TTLMillis int64     `json:"ttl_ms"`
+	// Reads are the keys read and the versions seen (0: absent); prepare
+	// fails if any has changed since.
+	Reads []TxnRead `json:"reads,omitempty"`
+	// Writes are the buffered writes (put or delete), in order.
+	Writes []TxnOp `json:"writes,omitempty"`
+	// Participants are the shards that prepared (from prepare on).
+	Participants []TxnParticipant `json:"participants,omitempty"`
+	// Results, once committed, are the writes' new versions.
+	Results []TxnOpResult `json:"results,omitempty"`
+	// Reason says why an aborted transaction was rolled back.
+	Reason string `json:"reason,omitempty"`
+}
+
+// TxnRead is a key an interactive transaction read.
+type TxnRead struct {
+	Key     string `json:"key"`
+	Version uint64 `json:"version"`
+}
+
+// TxnParticipant is one shard of a prepared transaction.
+type TxnParticipant struct {
+	Shard int      `json:"shard"`
+	Group uint64   `json:"group"`
+	Keys  []string `json:"keys"`
+	// Record marks the shard holding the transaction's record (its commit
+	// point), which is the namespace's shard 0 whether or not it has keys.
+	Record bool `json:"record,omitempty"`
 }

@@ -48,6 +48,8 @@ var (
 	// ErrTxnAborted: a transaction was rolled back (a conflict, or its
 	// coordinator was judged gone); nothing of it was applied.
 	ErrTxnAborted = errors.New("kv: transaction aborted")
+	// ErrNoTxn: no interactive transaction of that ID is open on this node.
+	ErrNoTxn = errors.New("kv: no such transaction")
 )
 
 // LockedError names a key locked by a transaction and its holder.

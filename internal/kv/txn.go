@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/distkv/distkv/internal/keyspace"
 	"github.com/distkv/distkv/internal/membership"
@@ -29,10 +30,15 @@ type LockResolver interface {
 func (s *Service) SetLockResolver(r LockResolver) { s.resolver.Store(&r) }
 
 // resolved reports whether err is a lock that the resolver settled, so the
-// request should go again.
+// request should go again. A request waits on locks for half its time at
+// most: the rest is for a last attempt, so that a lock that stays answers
+// as the conflict it is, not as a timeout of unknown outcome.
 func (s *Service) resolved(ctx context.Context, err error) bool {
 	var l *LockedError
 	if !errors.As(err, &l) {
+		return false
+	}
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < s.cfg.Timeout/2 {
 		return false
 	}
 	r := s.resolver.Load()

@@ -123,7 +123,7 @@ func (n *Node) open() (err error) {
 		NodeID:    cfg.ID, Engine: n.engine, Host: n.host, Meta: n.meta, Transport: n.transport,
 		Logger: n.log, Timeout: cfg.RequestTimeout, Limits: cfg.Limits, TestingUnsafeLocalReads: cfg.TestingUnsafeLocalReads,
 	})
-	n.txn = txn.New(txn.Config{KV: n.kv, Now: n.cfg.Clock.Now, Logger: n.log.With("component", "txn")})
+	n.txn = txn.New(txn.Config{KV: n.kv, Now: n.cfg.Clock.Now, Logger: n.log.With("component", "txn"), NodeID: n.NodeID()})
 	n.meta.OnChange(func(old, m *membership.Map) { n.mapChanged(old, m) })
 	n.metrics.registerNode(n)
 	close(n.ready)

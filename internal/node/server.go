@@ -110,6 +110,7 @@ func (n *Node) HTTPHandler() http.Handler {
 		Extra:      n.extraRoutes,
 		Mux:        ms,
 		Txn:        n,
+		Sessions:   n.txn,
 	}))
 	ms.SetRoot(root)
 	n.muxMu.Lock()

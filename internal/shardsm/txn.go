@@ -91,8 +91,12 @@ type Txn struct {
 	// Record is the group holding the transaction's record; Start is the
 	// coordinator's clock (Unix ns) when it began, from which whoever meets
 	// a lock judges whether its holder was abandoned.
-	Record   uint64    `json:"r,omitempty"`
-	Start    int64     `json:"s,omitempty"`
+	Record uint64 `json:"r,omitempty"`
+	Start  int64  `json:"s,omitempty"`
+	// TTL (ns), when set, is how long after Start the transaction may hold
+	// its locks before they count as abandoned (an interactive transaction
+	// waits for its client); 0 leaves it to the resolver's default.
+	TTL      int64     `json:"ttl,omitempty"`
 	Compares []Compare `json:"c,omitempty"`
 	Success  []TxnOp   `json:"y,omitempty"`
 	Failure  []TxnOp   `json:"n,omitempty"`
@@ -261,10 +265,11 @@ var ErrLocked = errors.New("kv: key locked by a transaction")
 // LockedError names a locked key and the transaction holding it.
 type LockedError struct {
 	Key    []byte `json:"key"`
-	Group  uint64 `json:"group"`  // the shard holding the lock
-	Txn    string `json:"txn"`    // the holder
-	Record uint64 `json:"record"` // the group holding the holder's record
-	Start  int64  `json:"start"`  // the holder's start (Unix ns, its coordinator's clock)
+	Group  uint64 `json:"group"`         // the shard holding the lock
+	Txn    string `json:"txn"`           // the holder
+	Record uint64 `json:"record"`        // the group holding the holder's record
+	Start  int64  `json:"start"`         // the holder's start (Unix ns, its coordinator's clock)
+	TTL    int64  `json:"ttl,omitempty"` // the holder's own lock timeout (ns; 0: the default)
 }
 
 func (e *LockedError) Error() string {
@@ -278,6 +283,11 @@ type intent struct {
 	Txn    string `json:"txn"`
 	Record uint64 `json:"r"`
 	Start  int64  `json:"s"`
+	TTL    int64  `json:"ttl,omitempty"`
+}
+
+func (in intent) locked(key []byte, group uint64) *LockedError {
+	return &LockedError{Key: key, Group: group, Txn: in.Txn, Record: in.Record, Start: in.Start, TTL: in.TTL}
 }
 
 // part states, stored under TxnKey(group, 'p', id).
@@ -320,7 +330,7 @@ func (sm *SM) Locked(key []byte) error {
 	if !ok {
 		return nil
 	}
-	return &LockedError{Key: slices.Clone(key), Group: sm.group, Txn: in.Txn, Record: in.Record, Start: in.Start}
+	return in.locked(slices.Clone(key), sm.group)
 }
 
 // LockedIn returns a *LockedError for the first locked key in [from, to)
@@ -344,7 +354,7 @@ func (sm *SM) LockedIn(from, to []byte, keep func([]byte) bool) error {
 	if !found {
 		return nil
 	}
-	return &LockedError{Key: []byte(first), Group: sm.group, Txn: holder.Txn, Record: holder.Record, Start: holder.Start}
+	return holder.locked([]byte(first), sm.group)
 }
 
 // Locks lists the locks held here.
@@ -353,7 +363,7 @@ func (sm *SM) Locks() []LockedError {
 	defer sm.locks.mu.RUnlock()
 	out := make([]LockedError, 0, len(sm.locks.held))
 	for k, in := range sm.locks.held {
-		out = append(out, LockedError{Key: []byte(k), Group: sm.group, Txn: in.Txn, Record: in.Record, Start: in.Start})
+		out = append(out, *in.locked([]byte(k), sm.group))
 	}
 	sort.Slice(out, func(i, j int) bool { return bytes.Compare(out[i].Key, out[j].Key) < 0 })
 	return out
@@ -391,7 +401,7 @@ func (sm *SM) lockedFor(key []byte, id string) error {
 	in, ok := sm.locks.held[string(key)]
 	sm.locks.mu.RUnlock()
 	if ok && in.Txn != id {
-		return &LockedError{Key: slices.Clone(key), Group: sm.group, Txn: in.Txn, Record: in.Record, Start: in.Start}
+		return in.locked(slices.Clone(key), sm.group)
 	}
 	return nil
 }
@@ -567,7 +577,8 @@ func (sm *SM) prepare(b *storage.Batch, rec *record, t *Txn) Outcome {
 	if found {
 		return Outcome{Txn: res} // prepared before: the locks stand
 	}
-	in, _ := json.Marshal(intent{Txn: t.ID, Record: t.Record, Start: t.Start})
+	held := intent{Txn: t.ID, Record: t.Record, Start: t.Start, TTL: t.TTL}
+	in, _ := json.Marshal(held)
 	sm.locks.mu.Lock()
 	if sm.locks.held == nil {
 		sm.locks.held = map[string]intent{}
@@ -576,7 +587,7 @@ func (sm *SM) prepare(b *storage.Batch, rec *record, t *Txn) Outcome {
 		if err := b.Set(storage.IntentKey(sm.group, k), in); err != nil {
 			panic(fmt.Sprintf("shardsm: locking %q: %v", k, err))
 		}
-		sm.locks.held[string(k)] = intent{Txn: t.ID, Record: t.Record, Start: t.Start}
+		sm.locks.held[string(k)] = held
 	}
 	sm.locks.mu.Unlock()
 	sm.putPart(b, t.ID, part{State: partPrepared, Txn: t})

@@ -87,3 +87,84 @@ func TestTxnOverHTTP(t *testing.T) {
 		t.Fatalf("a transaction in an eventual namespace: %v, want 501", err)
 	}
 }
+
+// The interactive door: the Go client's Begin, Get, Put, Prepare, Commit
+// over HTTP; another process resumes the transaction by its ID on any of
+// the endpoints; the errors are JSON: 404 for a transaction no node
+// holds, 400 for a query that does not apply inside one, 409 for a step
+// a finished transaction cannot take.
+func TestInteractiveOverHTTP(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Nodes: 3, Shards: 8, RequestTimeout: 1500 * time.Millisecond})
+	c.WaitReady(30 * time.Second)
+	urls := []string{c.HTTP(1).URL, c.HTTP(2).URL, c.HTTP(3).URL}
+	cl, err := client.New(client.Config{Endpoints: urls[1:2]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := keysOnShards(t, c.Node(1), "x", 2)
+	tx, err := cl.Begin(ctx(t), 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Get(ctx(t), ks[0]); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("get of an absent key in a transaction: %v", err)
+	}
+	if err := tx.Put(ctx(t), ks[0], []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := client.New(client.Config{Endpoints: urls})
+	resumed, err := other.ResumeTxn(ctx(t), tx.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := resumed.Put(ctx(t), ks[1], []byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := resumed.Get(ctx(t), ks[0]); err != nil || string(e.Value) != "a" {
+		t.Fatalf("the resumed transaction reads %v, %v; want its own write a", e, err)
+	}
+	st, err := tx.Prepare(ctx(t))
+	if err != nil || st.State != api.TxnPrepared || len(st.Writes) != 2 {
+		t.Fatalf("prepare: %+v, %v", st, err)
+	}
+	st, err = tx.Commit(ctx(t))
+	if err != nil || st.State != api.TxnCommitted {
+		t.Fatalf("commit: %+v, %v", st, err)
+	}
+	for _, k := range ks {
+		if e, err := other.Get(ctx(t), k); err != nil || e.Version == 0 {
+			t.Fatalf("%s after the commit: %v, %v", k, e, err)
+		}
+	}
+	if err := tx.Put(ctx(t), ks[0], []byte("late")); !errors.Is(err, client.ErrConflict) {
+		t.Fatalf("a write after the commit: %v, want a conflict", err)
+	}
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		code         string
+	}{
+		{http.MethodGet, "/v1/txn/n9-abc", http.StatusNotFound, api.CodeUnknown},
+		{http.MethodPost, "/v1/txn/n9-abc/commit", http.StatusNotFound, api.CodeUnknown},
+		{http.MethodPost, "/v1/txn/" + tx.ID + "/finish", http.StatusNotFound, api.CodeNotFound},
+		{http.MethodGet, "/v1/kv/" + ks[0] + "?txn=" + tx.ID + "&consistency=stale", http.StatusBadRequest, api.CodeInvalid},
+		{http.MethodPut, "/v1/kv/" + ks[0] + "?txn=" + tx.ID, http.StatusConflict, api.CodeConflict},
+		{http.MethodPost, "/v1/txn/begin", http.StatusBadRequest, api.CodeInvalid},
+	} {
+		var body *bytes.Buffer = bytes.NewBufferString("")
+		if tc.path == "/v1/txn/begin" {
+			body = bytes.NewBufferString(`{"ttl_ms": -5}`)
+		}
+		req, _ := http.NewRequest(tc.method, urls[1]+tc.path, body)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var eb api.ErrorBody
+		_ = json.NewDecoder(resp.Body).Decode(&eb)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || eb.Error.Code != tc.code || eb.Error.Message == "" {
+			t.Errorf("%s %s: %d %+v, want %d %s", tc.method, tc.path, resp.StatusCode, eb.Error, tc.status, tc.code)
+		}
+	}
+}

@@ -60,6 +60,8 @@ type Config struct {
 	LockTimeout time.Duration
 	// Logger receives resolutions of abandoned transactions.
 	Logger *slog.Logger
+	// NodeID names this node in interactive transactions' IDs and states.
+	NodeID string
 }
 
 // Coordinator runs transactions and resolves the locks requests meet.
@@ -68,6 +70,7 @@ type Coordinator struct {
 	// stopAfter, in tests, abandons cross-shard transactions after a step
 	// (see export_test.go).
 	stopAfter string
+	sessions  sessions
 }
 
 // errStopped is what an abandoned transaction returns (tests only).
@@ -85,7 +88,7 @@ func New(cfg Config) *Coordinator {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	c := &Coordinator{cfg: cfg}
+	c := &Coordinator{cfg: cfg, sessions: sessions{m: map[string]*session{}}}
 	cfg.KV.SetLockResolver(c)
 	return c
 }
@@ -253,38 +256,8 @@ func (c *Coordinator) runDistributed(ctx context.Context, ns *membership.Namespa
 		p.txn.ID, p.txn.Record, p.txn.Start = id, uint64(record.Group), start
 	}
 	// 1. Prepare everywhere at once.
-	reads := map[string]shardsm.KeyState{}
-	var mu sync.Mutex
-	errs := make([]error, len(parts))
-	var wg sync.WaitGroup
-	for i, p := range parts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r, err := c.cfg.KV.ProposeTxn(ctx, p.shard, shardsm.OpTxnPrepare, p.txn)
-			if err != nil {
-				errs[i] = err
-				return
-			}
-			mu.Lock()
-			for _, s := range r.Reads {
-				reads[string(s.Key)] = s
-			}
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	if err := firstErr(errs); err != nil {
-		// Roll back: record the abort (so a prepare still in flight, or
-		// applied with an unknown outcome, is resolved as one) and release
-		// whatever was locked.
-		fctx, cancel := c.finishing(ctx)
-		defer cancel()
-		if _, derr := c.decide(fctx, record, id, false, false); derr != nil {
-			c.cfg.Logger.Warn("txn: recording an abort failed; the locks resolve after the timeout", "txn", id, "err", derr)
-		} else {
-			c.resolveAll(fctx, parts, id, false, false)
-		}
+	reads, err := c.prepare(ctx, record, id, parts)
+	if err != nil {
 		return Result{}, err
 	}
 	if c.stopAfter == "prepare" {
@@ -318,6 +291,51 @@ func (c *Coordinator) runDistributed(ctx context.Context, ns *membership.Namespa
 		branch = t.Success
 	}
 	return Result{ID: id, Succeeded: ok, Results: results(branch, reads, versions), Shards: len(parts)}, nil
+}
+
+// prepare locks parts on every participant at once and returns the keys'
+// states read under the locks. On failure it rolls back: it records the
+// abort (so a prepare still in flight, or applied with an unknown outcome,
+// is resolved as one) and releases whatever was locked.
+func (c *Coordinator) prepare(ctx context.Context, record membership.Shard, id string, parts []shardPart) (map[string]shardsm.KeyState, error) {
+	reads := map[string]shardsm.KeyState{}
+	var mu sync.Mutex
+	errs := make([]error, len(parts))
+	var wg sync.WaitGroup
+	for i, p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := c.cfg.KV.ProposeTxn(ctx, p.shard, shardsm.OpTxnPrepare, p.txn)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			mu.Lock()
+			for _, s := range r.Reads {
+				reads[string(s.Key)] = s
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	err := firstErr(errs)
+	if err == nil {
+		return reads, nil
+	}
+	fctx, cancel := c.finishing(ctx)
+	defer cancel()
+	c.abort(fctx, record, id, parts)
+	return nil, err
+}
+
+// abort records transaction id's abort and releases its locks on parts.
+func (c *Coordinator) abort(ctx context.Context, record membership.Shard, id string, parts []shardPart) {
+	if _, err := c.decide(ctx, record, id, false, false); err != nil {
+		c.cfg.Logger.Warn("txn: recording an abort failed; the locks resolve after the timeout", "txn", id, "err", err)
+		return
+	}
+	c.resolveAll(ctx, parts, id, false, false)
 }
 
 // finishing is the context of the steps that end a transaction (an abort,
@@ -419,9 +437,9 @@ func (c *Coordinator) resolve(ctx context.Context, sh membership.Shard, id strin
 // again; past the timeout it records an abort unless the holder decided,
 // and resolves the lock's shard by the decision that stands.
 func (c *Coordinator) ResolveLock(ctx context.Context, l *kv.LockedError) error {
-	age := c.cfg.Now().Sub(time.Unix(0, l.Start))
-	if age < c.cfg.LockTimeout {
-		if !sleep(ctx, min(c.cfg.LockTimeout-age, 5*time.Millisecond)) {
+	age, timeout := c.cfg.Now().Sub(time.Unix(0, l.Start)), c.lockTimeout(l)
+	if age < timeout {
+		if !sleep(ctx, min(timeout-age, 5*time.Millisecond)) {
 			return ctx.Err()
 		}
 		return nil
@@ -445,13 +463,19 @@ func (c *Coordinator) ResolveLock(ctx context.Context, l *kv.LockedError) error 
 	return nil
 }
 
+// lockTimeout is how long l's holder has before its lock counts as
+// abandoned: its own TTL (an interactive transaction's), else the default.
+func (c *Coordinator) lockTimeout(l *kv.LockedError) time.Duration {
+	return max(c.cfg.LockTimeout, time.Duration(l.TTL))
+}
+
 // Sweep resolves the locks older than the timeout in the shards this node
 // leads, so a transaction whose coordinator vanished does not hold keys
 // nobody touches (a reshard waits for them).
 func (c *Coordinator) Sweep(ctx context.Context) {
 	seen := map[string]bool{}
 	for _, l := range c.cfg.KV.LocalLocks() {
-		if c.cfg.Now().Sub(time.Unix(0, l.Start)) < c.cfg.LockTimeout || seen[l.Txn+"/"+fmt.Sprint(l.Group)] {
+		if c.cfg.Now().Sub(time.Unix(0, l.Start)) < c.lockTimeout(&l) || seen[l.Txn+"/"+fmt.Sprint(l.Group)] {
 			continue
 		}
 		seen[l.Txn+"/"+fmt.Sprint(l.Group)] = true
@@ -471,6 +495,7 @@ func (c *Coordinator) SweepEvery(ctx context.Context, interval time.Duration) {
 			return
 		case <-t.C:
 			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			c.sweepSessions(sctx)
 			c.Sweep(sctx)
 			cancel()
 		}

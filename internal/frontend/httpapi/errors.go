@@ -58,6 +58,8 @@ func classify(err error) (int, api.Error) {
 		return http.StatusConflict, api.Error{Code: api.CodeNamespaceExists, Message: msg}
 	case errors.Is(err, kv.ErrConflict):
 		return http.StatusConflict, api.Error{Code: api.CodeConflict, Message: msg}
+	case errors.Is(err, kv.ErrNoTxn):
+		return http.StatusNotFound, api.Error{Code: api.CodeUnknown, Message: msg}
 	case errors.Is(err, kv.ErrUnknownMember):
 		return http.StatusNotFound, api.Error{Code: api.CodeUnknown, Message: msg}
 	case errors.Is(err, kv.ErrInvalid):

@@ -115,6 +115,9 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if h.inTxn(w, r, k, nil) {
+		return
+	}
 	opts, ok := readOptions(w, r)
 	if !ok {
 		return
@@ -178,6 +181,9 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
 		badRequest(w, "reading body: "+err.Error())
 		return
 	}
+	if h.inTxn(w, r, k, body) {
+		return
+	}
 	res, err := h.cfg.KV.Put(r.Context(), r.PathValue("ns"), k, body, opts)
 	if err != nil {
 		writeKVError(w, err)
@@ -194,6 +200,9 @@ func (h *Handler) put(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) del(w http.ResponseWriter, r *http.Request) {
 	k, ok := key(w, r)
 	if !ok {
+		return
+	}
+	if h.inTxn(w, r, k, nil) {
 		return
 	}
 	opts, ok := writeOptions(w, r)

@@ -68,11 +68,24 @@ type Config struct {
 	Mux *MuxServer
 	// Txn runs transactions; nil answers 501.
 	Txn Txns
+	// Sessions holds interactive transactions; nil answers 501.
+	Sessions Sessions
 }
 
 // Txns runs transactions (errors are kv's).
 type Txns interface {
 	Txn(ctx context.Context, ns string, req api.TxnRequest) (api.TxnResponse, error)
+}
+
+// Sessions are interactive transactions (package txn's Coordinator).
+type Sessions interface {
+	Begin(ns string, ttl time.Duration) (api.TxnState, error)
+	Read(ctx context.Context, ns, id string, key []byte) (kv.Entry, error)
+	Write(ns, id string, key, value []byte, del bool) error
+	Prepare(ctx context.Context, id string) (api.TxnState, error)
+	Commit(ctx context.Context, id string) (api.TxnState, error)
+	Rollback(ctx context.Context, id string) (api.TxnState, error)
+	Status(id string) (api.TxnState, error)
 }
 
 // Handler is the API's http.Handler.
@@ -103,7 +116,10 @@ func (h *Handler) routes() {
 		m.HandleFunc("DELETE "+prefix+"/kv/{key...}", h.del)
 		m.HandleFunc("GET "+prefix+"/kv", h.list)
 		m.HandleFunc("POST "+prefix+"/txn", h.txn)
+		m.HandleFunc("POST "+prefix+"/txn/begin", h.txnBegin)
 	}
+	m.HandleFunc("GET /v1/txn/{id}", h.txnStatus)
+	m.HandleFunc("POST /v1/txn/{id}/{step}", h.txnStep)
 	m.HandleFunc("PUT /v1/ns/{ns}", h.createNamespace)
 	m.HandleFunc("GET /v1/ns/{ns}", h.getNamespace)
 	m.HandleFunc("GET /v1/ns", h.listNamespaces)
