@@ -32,7 +32,7 @@ type writeJSON struct {
 }
 
 func (a *app) newGetCmd() *cobra.Command {
-	var consistency, r string
+	var consistency, r, txnID string
 	cmd := &cobra.Command{
 		Use:   "get KEY",
 		Short: "Print a key's value",
@@ -40,6 +40,12 @@ func (a *app) newGetCmd() *cobra.Command {
 			"Exits 3 when the key does not exist.",
 		Args: argNames("KEY"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if txnID != "" {
+				if cmd.Flags().Changed("consistency") || r != "" {
+					return usagef("--txn reads are linearizable and checked at prepare; --consistency and --r do not apply")
+				}
+				return a.txnGet(cmd, txnID, args[0])
+			}
 			var opts []client.ReadOption
 			switch consistency {
 			case api.Linearizable:
@@ -88,6 +94,7 @@ func (a *app) newGetCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&consistency, "consistency", api.Linearizable, "linearizable or stale (any replica may answer)")
+	cmd.Flags().StringVar(&txnID, "txn", "", "read inside this interactive transaction (see distkv txn begin)")
 	cmd.Flags().StringVar(&r, "r", "", "eventual namespaces: replicas that must answer (a number, one, quorum, all)")
 	return cmd
 }
@@ -97,7 +104,7 @@ func (a *app) newGetCmd() *cobra.Command {
 func (a *app) newPutCmd(name string) *cobra.Command {
 	var createOnly, updateOnly bool
 	var version uint64
-	var w, causalCtx string
+	var w, causalCtx, txnID string
 	cmd := &cobra.Command{
 		Use:   name + " KEY VALUE",
 		Short: "Write a key (VALUE '-' reads it from stdin)",
@@ -118,6 +125,12 @@ func (a *app) newPutCmd(name string) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if txnID != "" {
+				if len(opts) > 0 || name == "upd" {
+					return usagef("--txn takes a plain put: its reads are checked at prepare instead")
+				}
+				return a.txnWrite(cmd, txnID, args[0], value, false)
+			}
 			return a.put(cmd, args[0], value, opts)
 		},
 	}
@@ -130,6 +143,7 @@ func (a *app) newPutCmd(name string) *cobra.Command {
 	cmd.Flags().Uint64Var(&version, "version", 0, "write only if the key is at this version (compare-and-set; exit 4 otherwise)")
 	addLeaderlessWriteFlags(cmd, &w, &causalCtx)
 	if name != "upd" {
+		cmd.Flags().StringVar(&txnID, "txn", "", "buffer the write in this interactive transaction (see distkv txn begin)")
 		cmd.MarkFlagsMutuallyExclusive("create-only", "update-only", "version")
 	}
 	return cmd
@@ -196,7 +210,7 @@ func (a *app) valueArg(v string) ([]byte, error) {
 
 func (a *app) newDelCmd() *cobra.Command {
 	var version uint64
-	var w, causalCtx string
+	var w, causalCtx, txnID string
 	cmd := &cobra.Command{
 		Use:     "del KEY",
 		Aliases: []string{"delete", "rm"},
@@ -208,6 +222,12 @@ func (a *app) newDelCmd() *cobra.Command {
 				opts = append(opts, client.IfVersion(version))
 			}
 			opts = append(opts, leaderlessWriteOpts(w, causalCtx)...)
+			if txnID != "" {
+				if len(opts) > 0 {
+					return usagef("--txn takes a plain delete: its reads are checked at prepare instead")
+				}
+				return a.txnWrite(cmd, txnID, args[0], nil, true)
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
@@ -230,6 +250,7 @@ func (a *app) newDelCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().Uint64Var(&version, "version", 0, "delete only if the key is at this version (exit 4 otherwise)")
+	cmd.Flags().StringVar(&txnID, "txn", "", "buffer the delete in this interactive transaction (see distkv txn begin)")
 	addLeaderlessWriteFlags(cmd, &w, &causalCtx)
 	return cmd
 }

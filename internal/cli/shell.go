@@ -28,13 +28,17 @@ const shellHelp = `Commands (case-insensitive; quote values with spaces: "hello 
   SCAN [prefix]     list keys and values starting with prefix
   STATUS            one-line cluster summary (distkv status for tables)
   USE namespace     switch namespace
+  BEGIN [ttl]       open a transaction: PUT, GET and DEL then run inside it
+  PREPARE           lock its keys on every shard and check its reads
+  COMMIT            commit it (preparing first if need be)
+  ROLLBACK          roll it back
   HELP              this text
   EXIT, QUIT        leave (Ctrl-D too)`
 
 func (a *app) newShellCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "shell",
-		Short: "Interactive prompt: SET, UPD, PUT, GET, DEL, SCAN, STATUS, USE, HELP",
+		Short: "Interactive prompt: SET, UPD, PUT, GET, DEL, SCAN, STATUS, USE, BEGIN/COMMIT, HELP",
 		Long: "An interactive prompt with history and line editing when stdin is a terminal;\n" +
 			"otherwise it reads commands line by line, so it can be scripted:\n" +
 			"  printf 'SET a 1\\nGET a\\n' | distkv shell\n\n" + shellHelp,
@@ -57,6 +61,8 @@ func (a *app) newShellCmd() *cobra.Command {
 type shell struct {
 	a *app
 	c *client.Client
+	// tx is the open transaction (BEGIN), if any.
+	tx *client.Tx
 }
 
 // script runs every line of r, writing replies to w, until EOF or EXIT.
@@ -109,10 +115,14 @@ func (sh *shell) interactive(ctx context.Context, f *os.File) error {
 }
 
 func (sh *shell) prompt() string {
+	p := "distkv"
 	if ns := sh.c.NamespaceName(); ns != client.DefaultNamespace {
-		return "distkv:" + ns + "> "
+		p += ":" + ns
 	}
-	return "distkv> "
+	if sh.tx != nil {
+		p += "(txn)"
+	}
+	return p + "> "
 }
 
 // exec runs one line and writes its reply to w; it reports whether the
@@ -134,22 +144,31 @@ func (sh *shell) exec(ctx context.Context, line string, w io.Writer) (quit bool)
 		return true
 	case "HELP", "?":
 		fmt.Fprintln(w, shellHelp)
-	case "SET":
-		sh.write(ctx, w, name, args, client.CreateOnly())
-	case "UPD":
-		sh.write(ctx, w, name, args, client.UpdateOnly())
+	case "BEGIN", "PREPARE", "COMMIT", "ROLLBACK":
+		sh.txnStep(ctx, w, name, args)
+	case "SET", "UPD", "SCAN", "USE":
+		if sh.tx != nil {
+			fmt.Fprintf(w, "ERR usage: %s does not run inside a transaction (PUT, GET, DEL do; COMMIT or ROLLBACK first)\n", name)
+			return false
+		}
+		switch name {
+		case "SET":
+			sh.write(ctx, w, name, args, client.CreateOnly())
+		case "UPD":
+			sh.write(ctx, w, name, args, client.UpdateOnly())
+		case "SCAN":
+			sh.scan(ctx, w, args)
+		case "USE":
+			sh.use(ctx, w, args)
+		}
 	case "PUT":
 		sh.write(ctx, w, name, args)
 	case "GET":
 		sh.get(ctx, w, args)
 	case "DEL":
 		sh.del(ctx, w, args)
-	case "SCAN":
-		sh.scan(ctx, w, args)
 	case "STATUS":
 		sh.status(ctx, w, args)
-	case "USE":
-		sh.use(ctx, w, args)
 	default:
 		fmt.Fprintf(w, "ERR usage: unknown command %q (HELP lists them)\n", words[0])
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/distkv/distkv/api"
 	"github.com/distkv/distkv/client"
@@ -22,6 +23,14 @@ func (sh *shell) write(ctx context.Context, w io.Writer, name string, args []str
 		return
 	}
 	key, value := args[0], strings.Join(args[1:], " ")
+	if sh.tx != nil {
+		if err := sh.tx.Put(ctx, key, []byte(value)); err != nil {
+			sh.fail(w, "put", key, err)
+			return
+		}
+		fmt.Fprintln(w, "QUEUED (applied at COMMIT)")
+		return
+	}
 	wr, err := sh.c.Put(ctx, key, []byte(value), opts...)
 	if err != nil {
 		sh.fail(w, strings.ToLower(name), key, err)
@@ -35,7 +44,13 @@ func (sh *shell) get(ctx context.Context, w io.Writer, args []string) {
 		fmt.Fprintln(w, "ERR usage: GET key")
 		return
 	}
-	e, err := sh.c.Get(ctx, args[0])
+	var e *client.Entry
+	var err error
+	if sh.tx != nil {
+		e, err = sh.tx.Get(ctx, args[0])
+	} else {
+		e, err = sh.c.Get(ctx, args[0])
+	}
 	if err != nil {
 		sh.fail(w, "get", args[0], err)
 		return
@@ -46,6 +61,14 @@ func (sh *shell) get(ctx context.Context, w io.Writer, args []string) {
 func (sh *shell) del(ctx context.Context, w io.Writer, args []string) {
 	if len(args) != 1 {
 		fmt.Fprintln(w, "ERR usage: DEL key")
+		return
+	}
+	if sh.tx != nil {
+		if err := sh.tx.Delete(ctx, args[0]); err != nil {
+			sh.fail(w, "del", args[0], err)
+			return
+		}
+		fmt.Fprintln(w, "QUEUED (applied at COMMIT)")
 		return
 	}
 	wr, err := sh.c.Delete(ctx, args[0])
@@ -167,4 +190,80 @@ func (sh *shell) fail(w io.Writer, op, key string, err error) {
 		msg = specific
 	}
 	fmt.Fprintf(w, "ERR %s: %s\n", code, oneLine(msg))
+}
+
+// txnStep runs BEGIN [ttl], PREPARE, COMMIT and ROLLBACK.
+func (sh *shell) txnStep(ctx context.Context, w io.Writer, name string, args []string) {
+	if name == "BEGIN" {
+		if sh.tx != nil {
+			fmt.Fprintf(w, "ERR usage: transaction %s is open (COMMIT or ROLLBACK it first)\n", sh.tx.ID)
+			return
+		}
+		var ttl time.Duration
+		if len(args) > 1 {
+			fmt.Fprintln(w, "ERR usage: BEGIN [ttl, such as 30s]")
+			return
+		}
+		if len(args) == 1 {
+			d, err := time.ParseDuration(args[0])
+			if err != nil || d <= 0 {
+				fmt.Fprintf(w, "ERR usage: BEGIN [ttl]: %q is not a duration such as 30s\n", args[0])
+				return
+			}
+			ttl = d
+		}
+		tx, err := sh.c.Begin(ctx, ttl)
+		if err != nil {
+			sh.fail(w, "begin", "", err)
+			return
+		}
+		sh.tx = tx
+		fmt.Fprintf(w, "OK (transaction %s)\n", tx.ID)
+		return
+	}
+	if len(args) != 0 {
+		fmt.Fprintf(w, "ERR usage: %s takes no arguments\n", name)
+		return
+	}
+	if sh.tx == nil {
+		fmt.Fprintf(w, "ERR usage: %s without a transaction (BEGIN opens one)\n", name)
+		return
+	}
+	var st *api.TxnState
+	var err error
+	switch name {
+	case "PREPARE":
+		st, err = sh.tx.Prepare(ctx)
+	case "COMMIT":
+		st, err = sh.tx.Commit(ctx)
+	default:
+		st, err = sh.tx.Rollback(ctx)
+	}
+	if err != nil {
+		var ce *client.Error
+		if errors.As(err, &ce) && ce.OutcomeUnknown {
+			// Still prepared, perhaps committed: COMMIT again learns which.
+			sh.fail(w, strings.ToLower(name), "", err)
+			return
+		}
+		if cur, serr := sh.tx.Status(ctx); serr == nil && (cur.State == api.TxnAborted || cur.State == api.TxnCommitted) {
+			sh.tx = nil
+		}
+		sh.fail(w, strings.ToLower(name), "", err)
+		return
+	}
+	switch st.State {
+	case api.TxnPrepared:
+		fmt.Fprintf(w, "OK (prepared on %d shards; COMMIT or ROLLBACK)\n", len(st.Participants))
+	case api.TxnCommitted:
+		sh.tx = nil
+		var vs []string
+		for _, r := range st.Results {
+			vs = append(vs, fmt.Sprintf("%s version %d", r.Key, r.Version))
+		}
+		fmt.Fprintf(w, "OK (committed %s: %s)\n", st.Txn, strings.Join(vs, ", "))
+	default:
+		sh.tx = nil
+		fmt.Fprintf(w, "OK (rolled back %s)\n", st.Txn)
+	}
 }

@@ -25,7 +25,16 @@ first, in the order given, then the gets (which see them).
   distkv txn --if alice=12 --if bob=7 --put alice=40 --put bob=60
 
 A key locked by another transaction for longer than --timeout fails with a
-conflict naming the key and the holder (exit 1).`,
+conflict naming the key and the holder (exit 1).
+
+Interactive transactions, step by step (seed 001's two-phase commit):
+
+  id=$(distkv txn begin)
+  distkv get --txn $id alice
+  distkv put --txn $id alice 40
+  distkv txn prepare $id      # every participant shard locks and records
+  distkv txn commit $id       # or: distkv txn rollback $id
+  distkv txn status $id`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var req api.TxnRequest
@@ -109,6 +118,7 @@ conflict naming the key and the holder (exit 1).`,
 	f.StringArrayVar(&elsePuts, "else-put", nil, "KEY=VALUE to write otherwise")
 	f.StringArrayVar(&elseDels, "else-delete", nil, "KEY to delete otherwise")
 	f.StringArrayVar(&elseGets, "else-get", nil, "KEY to read otherwise")
+	a.addTxnSteps(cmd)
 	return cmd
 }
 

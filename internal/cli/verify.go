@@ -73,7 +73,7 @@ must allow fault injection (kill and pause then need a local cluster).`,
 	f.DurationVar(&cfg.Duration, "duration", 30*time.Second, "how long the workload runs under faults")
 	f.IntVar(&cfg.Clients, "clients", 8, "concurrent clients")
 	f.IntVar(&cfg.Keys, "keys", 10, "keys the clients share (fewer keys, more contention); with --workload bank, the accounts")
-	f.StringVar(&cfg.Workload, "workload", verify.WorkloadRegister, "register (single-key operations, checked for linearizability) or bank (transfers in cross-shard transactions, checked by audits; strong namespaces)")
+	f.StringVar(&cfg.Workload, "workload", verify.WorkloadRegister, "register (single-key operations, checked for linearizability), bank (transfers in cross-shard transactions, checked by audits) or append (list-append interactive transactions, checked for strict serializability); bank and append need a strong namespace")
 	f.StringVar(&faults, "faults", "all", "fault kinds: "+strings.Join(verify.AllFaults, ",")+" (all: every kind)")
 	f.Int64Var(&seed, "seed", 0, "schedule and workload seed (0: pick one and print it)")
 	f.StringVar(&cfg.Out, "out", "", "directory for the JSON report and, on a violation, the history's HTML visualization")
