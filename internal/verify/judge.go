@@ -55,8 +55,12 @@ func (r *runState) judge(ctx context.Context) (*Report, error) {
 		r.finalAudit(ctx)
 		rep.Bank = r.bank
 	}
+	if r.appends != nil {
+		rep.Append = r.judgeAppend()
+	}
 	rep.Clean = (r.mode != "strong" || rep.Verdict == lincheck.Linearizable) && rep.Converged &&
-		len(rep.LostKeys) == 0 && len(rep.SessionViolations) == 0 && (rep.Bank == nil || len(rep.Bank.Violations) == 0)
+		len(rep.LostKeys) == 0 && len(rep.SessionViolations) == 0 && (rep.Bank == nil || len(rep.Bank.Violations) == 0) &&
+		(rep.Append == nil || len(rep.Append.Anomalies) == 0)
 	return rep, nil
 }
 

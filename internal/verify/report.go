@@ -44,6 +44,8 @@ type Report struct {
 
 	// Bank is the bank workload's figures.
 	Bank *BankFigures `json:"bank,omitempty"`
+	// Append is the append workload's figures and anomalies.
+	Append *AppendFigures `json:"append,omitempty"`
 
 	Clean bool `json:"clean"`
 }
@@ -152,6 +154,14 @@ func (rep *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "bank: %d audits during the run, %d anomalies; final total %d (want %d)\n", b.Audits, len(b.Violations), b.FinalTotal, b.WantedTotal)
 		for _, v := range b.Violations[:min(len(b.Violations), 10)] {
 			fmt.Fprintf(w, "  %s\n", v)
+		}
+	case rep.Append != nil:
+		a := rep.Append
+		fmt.Fprintf(w, "\nappend: %d list-append transactions over %d keys: %d committed, %d failed with nothing done, %d unknown outcome\n",
+			a.Transactions, a.Keys, a.Committed, a.Failed, a.Unknown)
+		fmt.Fprintf(w, "append: strict serializability (elle, real-time edges included): %d anomalies\n", len(a.Anomalies))
+		for _, an := range a.Anomalies {
+			fmt.Fprintf(w, "  %s %v: %s\n", an.Kind, an.Txns, an.Explanation)
 		}
 	case rep.Mode == "strong", rep.Mode == "":
 		fmt.Fprintf(w, "\nlinearizability: %s (%d key histories)\n", rep.Verdict, rep.Histories)

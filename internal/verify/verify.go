@@ -70,8 +70,10 @@ type Config struct {
 	// Namespace to use (default namespace when empty).
 	Namespace string
 	// Workload is "register" (default: single-key operations checked for
-	// linearizability) or "bank" (transfers in transactions across
-	// shards, checked by audits; strong namespaces).
+	// linearizability), "bank" (transfers in transactions across shards,
+	// checked by audits; strong namespaces) or "append" (list-append
+	// interactive transactions, checked for strict serializability by
+	// package elle; strong namespaces).
 	Workload string
 }
 
@@ -94,9 +96,9 @@ func (c *Config) setDefaults() error {
 	switch c.Workload {
 	case "":
 		c.Workload = WorkloadRegister
-	case WorkloadRegister, WorkloadBank:
+	case WorkloadRegister, WorkloadBank, WorkloadAppend:
 	default:
-		return fmt.Errorf("verify: unknown workload %q (use %s or %s)", c.Workload, WorkloadRegister, WorkloadBank)
+		return fmt.Errorf("verify: unknown workload %q (use %s, %s or %s)", c.Workload, WorkloadRegister, WorkloadBank, WorkloadAppend)
 	}
 	if c.Workload == WorkloadBank && c.Keys < 2 {
 		return errors.New("verify: the bank workload needs at least 2 accounts (--keys)")
@@ -142,13 +144,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		run.mode = ns.Mode
 	}
-	if cfg.Workload == WorkloadBank {
-		if run.mode != "strong" {
-			return nil, fmt.Errorf("verify: the bank workload runs transactions, which need a strong namespace (%s is %s)", cfg.Namespace, run.mode)
-		}
+	if cfg.Workload != WorkloadRegister && run.mode != "strong" {
+		return nil, fmt.Errorf("verify: the %s workload runs transactions, which need a strong namespace (%s is %s)", cfg.Workload, cfg.Namespace, run.mode)
+	}
+	switch cfg.Workload {
+	case WorkloadBank:
 		if err := run.setupBank(ctx); err != nil {
 			return nil, err
 		}
+	case WorkloadAppend:
+		run.appends = newAppendState(cfg.Keys)
 	}
 	fmt.Fprintf(cfg.Log, "verify: seed %d, %s namespace, %s workload, %d clients, %d keys, %v, faults %s\n",
 		cfg.Seed, run.mode, cfg.Workload, cfg.Clients, cfg.Keys, cfg.Duration, strings.Join(cfg.Faults, ","))

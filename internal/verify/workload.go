@@ -46,6 +46,7 @@ type runState struct {
 	nem        []faultWindow
 	violations []string // causal session guarantees broken
 	bank       *BankFigures
+	appends    *appendState
 }
 
 func (r *runState) key(i int) string { return fmt.Sprintf("%sk%d", r.prefix, i) }
@@ -102,6 +103,8 @@ func (w *worker) loop(ctx context.Context) {
 			w.durable(opCtx)
 		case w.run.bank != nil:
 			w.bankStep(opCtx)
+		case w.run.appends != nil:
+			w.appendStep(opCtx)
 		case w.run.mode != "strong":
 			w.leaderless(opCtx)
 		default:

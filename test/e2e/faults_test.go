@@ -138,6 +138,20 @@ func TestVerifyBank(t *testing.T) {
 	t.Logf("%s", tail(string(out), 8))
 }
 
+// TestVerifyAppend runs distkv verify's append workload: list-append
+// interactive transactions under every fault, the history checked by
+// package elle for strict serializability (any dependency cycle fails).
+func TestVerifyAppend(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "verify", "--workload", "append", "--seed", "1", "--duration", "15s", "--out", t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "verdict: CLEAN") || !strings.Contains(string(out), "included): 0 anomalies") {
+		t.Fatalf("distkv verify --workload append: %v\n%s", err, out)
+	}
+	t.Logf("%s", tail(string(out), 8))
+}
+
 var killCycles = flag.Int("kill.cycles", 20, "cycles of TestKill9Durability")
 
 // TestKill9Durability writes with many clients while, at a random moment of
