@@ -26,24 +26,25 @@ const (
 
 // Error codes, in the "code" field of an error body.
 const (
-	CodeNotFound          = "not_found"           // 404: no such key
-	CodeNamespaceNotFound = "namespace_not_found" // 404: no such namespace
-	CodeExists            = "exists"              // 409: create-only write, key present
-	CodeVersionMismatch   = "version_mismatch"    // 409: compare-and-set failed
-	CodeWrongType         = "wrong_type"          // 409: the key holds a hash (written over Redis), not a string
-	CodeNamespaceExists   = "namespace_exists"    // 409: namespace exists with other settings
-	CodeInvalid           = "invalid"             // 400: malformed request
-	CodeTooLarge          = "too_large"           // 413: key, value or body over its limit
-	CodeUnavailable       = "unavailable"         // 503: no quorum; nothing was done
-	CodeTimeout           = "timeout"             // 504: deadline passed; a write's outcome is unknown
-	CodeForbidden         = "forbidden"           // 403
-	CodeUnauthorized      = "unauthorized"        // 401
-	CodeCausalDeps        = "causal_dependencies" // 503: causal dependencies not yet here
-	CodeUnsupported       = "unsupported"         // 501: not served by this namespace's mode
-	CodeMethodNotAllowed  = "method_not_allowed"  // 405
-	CodeConflict          = "conflict"            // 409: the change contradicts the cluster's state
-	CodeUnknown           = "unknown"             // 404: no such member, namespace or move
-	CodeInternal          = "internal"            // 500
+	CodeNotFound          = "not_found"            // 404: no such key
+	CodeNamespaceNotFound = "namespace_not_found"  // 404: no such namespace
+	CodeExists            = "exists"               // 409: create-only write, key present
+	CodeVersionMismatch   = "version_mismatch"     // 409: compare-and-set failed
+	CodeWrongType         = "wrong_type"           // 409: the key holds a hash (written over Redis), not a string
+	CodeNamespaceExists   = "namespace_exists"     // 409: namespace exists with other settings
+	CodeInvalid           = "invalid"              // 400: malformed request
+	CodeTooLarge          = "too_large"            // 413: key, value or body over its limit
+	CodeUnavailable       = "unavailable"          // 503: no quorum; nothing was done
+	CodeNotAllReplicas    = "replicas_unavailable" // 503: mode ca: a replica did not acknowledge; rolled back, nothing done
+	CodeTimeout           = "timeout"              // 504: deadline passed; a write's outcome is unknown
+	CodeForbidden         = "forbidden"            // 403
+	CodeUnauthorized      = "unauthorized"         // 401
+	CodeCausalDeps        = "causal_dependencies"  // 503: causal dependencies not yet here
+	CodeUnsupported       = "unsupported"          // 501: not served by this namespace's mode
+	CodeMethodNotAllowed  = "method_not_allowed"   // 405
+	CodeConflict          = "conflict"             // 409: the change contradicts the cluster's state
+	CodeUnknown           = "unknown"              // 404: no such member, namespace or move
+	CodeInternal          = "internal"             // 500
 )
 
 // Error is the body of every error response: {"error": {...}}.

@@ -46,6 +46,7 @@ var codeSentinels = map[string]error{
 	api.CodeExists:            ErrExists,
 	api.CodeVersionMismatch:   ErrVersionMismatch,
 	api.CodeUnavailable:       ErrUnavailable,
+	api.CodeNotAllReplicas:    ErrUnavailable, // mode ca: not retried elsewhere, nothing was done
 	api.CodeTimeout:           ErrTimeout,
 	api.CodeNamespaceNotFound: ErrNamespaceNotFound,
 	api.CodeNamespaceExists:   ErrNamespaceExists,

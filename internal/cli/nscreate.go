@@ -12,7 +12,7 @@ import (
 
 // Namespace modes and conflict policies accepted by `ns create`.
 var (
-	nsModes     = []string{"strong", "eventual", "causal"}
+	nsModes     = []string{"strong", "eventual", "causal", "ca"}
 	nsConflicts = []string{"lww", "siblings"}
 )
 
@@ -51,7 +51,7 @@ func (a *app) newNSCreateCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&ns.Mode, "mode", "", "strong, eventual or causal")
+	f.StringVar(&ns.Mode, "mode", "", "strong, eventual, causal, or ca (strong, and every write needs every replica: seed 001's CA)")
 	f.StringVar(&replicas, "replicas", "", "replication factor: a number, or all")
 	f.IntVar(&ns.Shards, "shards", 0, "number of shards")
 	f.IntVar(&ns.R, "r", 0, "read quorum (eventual and causal namespaces)")

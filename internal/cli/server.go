@@ -79,6 +79,7 @@ collector runs with GOGC=200 unless the environment sets GOGC.`,
 	f.StringVar(&o.LogFormat, "log-format", "text", "text or json")
 	f.IntVar(&o.ShardCount, "shards", 0, "shards of the default namespace at bootstrap (default 16; env SHARD_COUNT too)")
 	f.StringVar(&o.DefaultReplicas, "default-replicas", "", "replicas of the default namespace at bootstrap: a number or all (default 3)")
+	f.StringVar(&o.DefaultMode, "default-mode", "", "mode of the default namespace at bootstrap: strong (default), eventual, causal or ca; env MODE=CA|CP|AP too (seed 001: ca, strong, eventual with W=1 R=2)")
 	f.StringVar(&o.RedisAddr, "redis-addr", "", "serve the Redis protocol (RESP2 and RESP3) here (host:port)")
 	f.StringVar(&o.FTPAddr, "ftp-addr", "", "serve files over FTP here (host:port)")
 	f.StringVar(&o.FTPUser, "ftp-user", "", "FTP user (required with --ftp-password off loopback)")
@@ -121,6 +122,13 @@ func applySeed004Env(o *node.Options) error {
 			return fmt.Errorf("SHARD_COUNT must be a positive integer, got %q", v)
 		}
 		o.ShardCount = n
+	}
+	if v := os.Getenv("MODE"); v != "" && o.DefaultMode == "" {
+		// Seed 001's variable: CA, CP or AP.
+		if _, err := node.ParseDefaultMode(v); err != nil {
+			return fmt.Errorf("MODE must be CA, CP or AP (or a distkv mode), got %q", v)
+		}
+		o.DefaultMode = v
 	}
 	if v := os.Getenv("SOCKET_ADDRESS"); v != "" {
 		o.SocketAddress = v

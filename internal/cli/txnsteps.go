@@ -133,7 +133,11 @@ func printTxnState(w io.Writer, st *api.TxnState) {
 		if p.Record {
 			role = " (transaction record: the commit point)"
 		}
-		fmt.Fprintf(w, "  shard %d (group %d)%s: %s\n", p.Shard, p.Group, role, strings.Join(p.Keys, " "))
+		keys := strings.Join(p.Keys, " ")
+		if keys == "" {
+			keys = "(no keys)"
+		}
+		fmt.Fprintf(w, "  shard %d (group %d)%s: %s\n", p.Shard, p.Group, role, keys)
 	}
 	for _, r := range st.Results {
 		fmt.Fprintf(w, "  %s %s: version %d\n", r.Op, r.Key, r.Version)

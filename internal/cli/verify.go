@@ -78,7 +78,7 @@ must allow fault injection (kill and pause then need a local cluster).`,
 	f.Int64Var(&seed, "seed", 0, "schedule and workload seed (0: pick one and print it)")
 	f.StringVar(&cfg.Out, "out", "", "directory for the JSON report and, on a violation, the history's HTML visualization")
 	f.IntVar(&nodes, "nodes", 3, "size of the local cluster started when --endpoints is not given")
-	f.StringVar(&mode, "mode", "strong", "local cluster: the mode of the namespace to verify (--ns, created for the run): strong, eventual or causal")
+	f.StringVar(&mode, "mode", "strong", "local cluster: the mode of the namespace to verify (--ns, created for the run): strong, eventual, causal or ca")
 	f.StringVar(&conflicts, "conflicts", "siblings", "local cluster, eventual or causal --mode: lww or siblings")
 	return cmd
 }
@@ -148,7 +148,7 @@ func (a *app) verifyLocal(ctx context.Context, cfg verify.Config, nodes int, ns 
 		cfg.Endpoints = append(cfg.Endpoints, fmt.Sprintf("127.0.0.1:%d", base+i))
 	}
 	if ns.Name != "" {
-		if ns.Mode == "strong" {
+		if ns.Mode == "strong" || ns.Mode == "ca" {
 			ns.Conflicts = ""
 		}
 		c, err := client.New(client.Config{Endpoints: cfg.Endpoints})

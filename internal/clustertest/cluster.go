@@ -517,7 +517,7 @@ func (c *Cluster) CreateNamespace(ns api.Namespace) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
-	if ns.Mode == "" || ns.Mode == "strong" {
+	if ns.Mode == "" || ns.Mode == "strong" || ns.Mode == "ca" {
 		c.WaitReady(20 * time.Second)
 	}
 }

@@ -45,6 +45,10 @@ type Namespace struct {
 	// Conflicts is the leaderless engine's conflict policy; 0 means LWW.
 	// Only eventual and causal namespaces may set it.
 	Conflicts Conflicts `json:"conflicts,omitempty"`
+	// AllReplicas makes a strong namespace mode ca (seed 001's CA): every
+	// write is a two-phase commit that every replica of its shard must
+	// acknowledge, so one unreachable replica makes writes fail.
+	AllReplicas bool `json:"all_replicas,omitempty"`
 }
 
 // ValidateName reports whether name is a valid namespace name: 1 to 63
@@ -95,6 +99,9 @@ func (ns Namespace) Validate() error {
 	if !ns.Sharding.valid() {
 		return invalidf("sharding must be jump or mod")
 	}
+	if ns.AllReplicas && ns.Mode != ModeStrong {
+		return invalidf("mode ca runs on Raft groups: it is a strong namespace whose writes every replica acknowledges")
+	}
 	if err := ns.validateQuorums(); err != nil {
 		return err
 	}
@@ -128,6 +135,15 @@ func (ns Namespace) validateConflicts() error {
 		return invalidf("conflicts applies only to eventual and causal namespaces; strong namespaces have no conflicting writes")
 	}
 	return nil
+}
+
+// ModeName is the mode as users name it: strong, eventual, causal, or ca
+// (a strong namespace with AllReplicas).
+func (ns Namespace) ModeName() string {
+	if ns.AllReplicas {
+		return "ca"
+	}
+	return ns.Mode.String()
 }
 
 // Layout returns how the namespace maps keys to shards.

@@ -50,6 +50,11 @@ var (
 	ErrTxnAborted = errors.New("kv: transaction aborted")
 	// ErrNoTxn: no interactive transaction of that ID is open on this node.
 	ErrNoTxn = errors.New("kv: no such transaction")
+	// ErrNotAllReplicas: a ca namespace's write was rolled back because a
+	// replica of its shard did not acknowledge it. Nothing was done, and
+	// another node would answer the same: it is an ErrUnavailable that
+	// clients should not fail over on.
+	ErrNotAllReplicas = fmt.Errorf("%w: mode ca needs every replica", ErrUnavailable)
 )
 
 // LockedError names a key locked by a transaction and its holder.

@@ -186,8 +186,8 @@ func (s *Service) hashNamespace(nsName string, key, field []byte) (*membership.N
 	if err != nil {
 		return nil, err
 	}
-	if ns.Mode != keyspace.ModeStrong {
-		return nil, fmt.Errorf("%w: hashes need a strong namespace; %s is %s", ErrWrongMode, ns.Name, ns.Mode)
+	if ns.Mode != keyspace.ModeStrong || ns.AllReplicas {
+		return nil, fmt.Errorf("%w: hashes need a strong namespace; %s is %s", ErrWrongMode, ns.Name, ns.ModeName())
 	}
 	return ns, nil
 }

@@ -41,6 +41,8 @@ func (s *Service) execLocal(ctx context.Context, q *request, local bool) (*respo
 	switch q.kind {
 	case reqWrite:
 		return s.propose(ctx, q)
+	case reqWriteAll:
+		return s.proposeAll(ctx, q)
 	case reqMeta:
 		return s.proposeMeta(ctx, q)
 	case reqGet:

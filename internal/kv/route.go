@@ -197,6 +197,10 @@ func (s *Service) final(q *request, err error) error {
 		return err
 	case errors.Is(err, multiraft.ErrUnknownOutcome), errors.Is(err, ErrUnknownOutcome):
 		return fmt.Errorf("%w: %w", ErrUnknownOutcome, err)
+	case errors.Is(err, ErrNotAllReplicas):
+		// The leader's answer that nothing was done (a ca write rolled
+		// back for want of a replica).
+		return err
 	case q.isWrite() && errors.Is(err, multiraft.ErrTimeout):
 		// Timed out before the command was proposed.
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)

@@ -380,6 +380,9 @@ func (s *Service) write(ctx context.Context, nsName string, c *shardsm.Command, 
 	if ns.Mode != keyspace.ModeStrong {
 		return s.leaderlessWrite(ctx, ns, c, opts)
 	}
+	if ns.AllReplicas {
+		return s.caWrite(ctx, ns, c)
+	}
 	cmd := c.Encode()
 	p, err := s.routeKey(ctx, ns, c.Key, func(sh membership.Shard) *request {
 		return &request{kind: reqWrite, group: uint64(sh.Group), cmd: cmd}

@@ -23,6 +23,9 @@ const (
 	reqWrite
 	reqScan
 	reqMeta // a metadata command, on the metadata group
+	// reqWriteAll is a write of a ca namespace: the leader runs it as a
+	// two-phase commit that every replica must acknowledge (caWrite).
+	reqWriteAll
 )
 
 // request is a shard-level operation.
@@ -44,7 +47,9 @@ type request struct {
 	index  int
 }
 
-func (q *request) isWrite() bool { return q.kind == reqWrite || q.kind == reqMeta }
+func (q *request) isWrite() bool {
+	return q.kind == reqWrite || q.kind == reqMeta || q.kind == reqWriteAll
+}
 
 // response is a shard-level result.
 type response struct {
@@ -112,7 +117,7 @@ func (q *request) encode() []byte {
 	switch q.kind {
 	case reqGet:
 		buf = putBytes(buf, q.key)
-	case reqWrite, reqMeta:
+	case reqWrite, reqMeta, reqWriteAll:
 		buf = putBytes(buf, q.cmd)
 	case reqScan:
 		buf = putBytes(buf, q.prefix)
@@ -133,7 +138,7 @@ func decodeRequest(b []byte) (*request, error) {
 	switch q.kind {
 	case reqGet:
 		q.key = r.bytes()
-	case reqWrite, reqMeta:
+	case reqWrite, reqMeta, reqWriteAll:
 		q.cmd = r.bytes()
 	case reqScan:
 		q.prefix, q.after = r.bytes(), r.bytes()
@@ -181,6 +186,7 @@ const (
 	stWrongType
 	stLocked // message: the *shardsm.LockedError as JSON
 	stTxnFinished
+	stNotAllReplicas // a ca write rolled back: a replica did not vote
 )
 
 func encodeResponse(q *request, p *response, err error) []byte {
@@ -193,7 +199,7 @@ func encodeResponse(q *request, p *response, err error) []byte {
 		buf = append(buf, b2u(p.found))
 		buf = binary.AppendUvarint(buf, p.version)
 		buf = append(buf, p.value...)
-	case reqWrite:
+	case reqWrite, reqWriteAll:
 		buf = binary.AppendUvarint(buf, p.version)
 		buf = append(buf, b2u(p.created))
 		buf = binary.AppendUvarint(buf, uint64(p.added))
@@ -256,6 +262,8 @@ func encodeError(err error) []byte {
 		code = stUnknownOutcome
 	case errors.Is(err, multiraft.ErrTimeout), errors.Is(err, ErrTimeout):
 		code = stTimeout
+	case errors.Is(err, ErrNotAllReplicas):
+		code = stNotAllReplicas
 	case errors.Is(err, ErrUnavailable):
 		code = stUnavailable
 	case errors.Is(err, multiraft.ErrBusy):
@@ -290,7 +298,7 @@ func decodeResponse(q *request, b []byte) (*response, error) {
 		p.found = r.byte() == 1
 		p.version = r.uvarint()
 		p.value = r.b
-	case reqWrite:
+	case reqWrite, reqWriteAll:
 		p.version = r.uvarint()
 		p.created = r.byte() == 1
 		if len(r.b) > 0 {
@@ -343,6 +351,8 @@ func remoteError(q *request, st byte, arg uint64, msg string) error {
 		return multiraft.ErrTimeout
 	case stUnavailable:
 		return ErrUnavailable
+	case stNotAllReplicas:
+		return fmt.Errorf("%w%s", ErrNotAllReplicas, strings.TrimPrefix(msg, ErrNotAllReplicas.Error()))
 	case stBusy:
 		return multiraft.ErrBusy
 	case stDropped:

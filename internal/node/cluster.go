@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -195,7 +196,7 @@ func (n *Node) Namespace(name string) (api.Namespace, bool) {
 }
 
 func toAPINamespace(ns keyspace.Namespace) api.Namespace {
-	out := api.Namespace{Name: ns.Name, ID: ns.ID, Mode: ns.Mode.String(), Replicas: api.Replicas(ns.Replicas.String()),
+	out := api.Namespace{Name: ns.Name, ID: ns.ID, Mode: ns.ModeName(), Replicas: api.Replicas(ns.Replicas.String()),
 		Shards: ns.Shards, R: ns.R, W: ns.W, Sharding: ns.Sharding.String()}
 	if ns.Sharding == keyspace.ShardingUnset {
 		out.Sharding = keyspace.ShardingMod.String()
@@ -226,9 +227,12 @@ func fromAPINamespace(in api.Namespace) (keyspace.Namespace, error) {
 	if ns.Sharding, err = keyspace.ParseSharding(in.Sharding); err != nil {
 		return ns, err
 	}
-	if in.Mode != "" {
+	switch {
+	case strings.EqualFold(strings.TrimSpace(in.Mode), "ca"):
+		ns.AllReplicas = true // mode ca: a strong namespace whose writes every replica acknowledges
+	case in.Mode != "":
 		if ns.Mode, err = keyspace.ParseMode(in.Mode); err != nil {
-			return ns, err
+			return ns, fmt.Errorf("%w (or ca)", err)
 		}
 	}
 	if in.Replicas != "" {

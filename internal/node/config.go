@@ -64,6 +64,9 @@ type Config struct {
 	// bootstrap. Defaults 16 and 3.
 	DefaultShards   int
 	DefaultReplicas keyspace.Replication
+	// DefaultMode, if its Mode is set, gives the default namespace's mode
+	// and quorums at bootstrap (Mode, AllReplicas, R, W); default strong.
+	DefaultMode keyspace.Namespace
 	// Raft timing. Defaults: 50ms ticks, election after 10 ticks.
 	TickInterval  time.Duration
 	ElectionTicks int
@@ -138,10 +141,14 @@ func (c *Config) setDefaults() error {
 }
 
 func (c *Config) defaultNamespace() keyspace.Namespace {
-	return keyspace.Namespace{
+	ns := keyspace.Namespace{
 		Name:     keyspace.DefaultNamespace,
 		Mode:     keyspace.ModeStrong,
 		Replicas: c.DefaultReplicas,
 		Shards:   c.DefaultShards,
 	}
+	if c.DefaultMode.Mode != 0 {
+		ns.Mode, ns.AllReplicas, ns.R, ns.W = c.DefaultMode.Mode, c.DefaultMode.AllReplicas, c.DefaultMode.R, c.DefaultMode.W
+	}
+	return ns
 }

@@ -34,6 +34,10 @@ type Options struct {
 	// DefaultReplicas is the default namespace's replication factor at
 	// bootstrap ("3" or "all").
 	DefaultReplicas string
+	// DefaultMode is the default namespace's mode at bootstrap: strong
+	// (default), eventual, causal or ca; seed 001's MODE values CP, AP and
+	// CA mean strong, eventual with W=1 and R=2, and ca.
+	DefaultMode string
 
 	// RedisAddr and FTPAddr, when set, start the Redis-protocol and FTP
 	// front ends there. FTPUser/FTPPassword are required for FTP off

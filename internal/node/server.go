@@ -229,6 +229,11 @@ func (o Options) applyMembership(cfg *Config) error {
 }
 
 func (o Options) applyReplicas(cfg *Config) error {
+	mode, err := ParseDefaultMode(o.DefaultMode)
+	if err != nil {
+		return err
+	}
+	cfg.DefaultMode = mode
 	if o.DefaultReplicas == "" {
 		return nil
 	}
@@ -238,6 +243,27 @@ func (o Options) applyReplicas(cfg *Config) error {
 	}
 	cfg.DefaultReplicas = r
 	return nil
+}
+
+// ParseDefaultMode reads --default-mode: strong, eventual, causal or ca,
+// or seed 001's MODE values CP (strong), AP (eventual, W=1, R=2, as the
+// seed sets them) and CA (ca). "" is strong.
+func ParseDefaultMode(s string) (keyspace.Namespace, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "":
+		return keyspace.Namespace{}, nil
+	case "ca":
+		return keyspace.Namespace{Mode: keyspace.ModeStrong, AllReplicas: true}, nil
+	case "cp":
+		return keyspace.Namespace{Mode: keyspace.ModeStrong}, nil
+	case "ap":
+		return keyspace.Namespace{Mode: keyspace.ModeEventual, W: 1, R: 2}, nil
+	}
+	m, err := keyspace.ParseMode(s)
+	if err != nil {
+		return keyspace.Namespace{}, fmt.Errorf("--default-mode: %w (or ca; seed 001's MODE: CA, CP or AP)", err)
+	}
+	return keyspace.Namespace{Mode: m}, nil
 }
 
 // parsePeers reads "n1=host:port,n2=host:port".

@@ -90,8 +90,8 @@ func (c *Coordinator) Begin(nsName string, ttl time.Duration) (api.TxnState, err
 	if err != nil {
 		return api.TxnState{}, err
 	}
-	if ns.Mode != keyspace.ModeStrong {
-		return api.TxnState{}, fmt.Errorf("%w: transactions run in strong namespaces; %q is %s", kv.ErrWrongMode, ns.Name, ns.Mode)
+	if ns.Mode != keyspace.ModeStrong || ns.AllReplicas {
+		return api.TxnState{}, fmt.Errorf("%w: transactions run in strong namespaces; %q is %s", kv.ErrWrongMode, ns.Name, ns.ModeName())
 	}
 	s := &session{id: c.cfg.NodeID + "-" + newID(), ns: ns.Name, started: c.cfg.Now(), ttl: ttl,
 		state: api.TxnActive, reads: map[string]shardsm.KeyState{}}

@@ -137,8 +137,8 @@ func (c *Coordinator) Run(ctx context.Context, nsName string, req Request) (Resu
 		if err != nil {
 			return Result{}, err
 		}
-		if ns.Mode != keyspace.ModeStrong {
-			return Result{}, fmt.Errorf("%w: transactions run in strong namespaces; %q is %s", kv.ErrWrongMode, nsName, ns.Mode)
+		if ns.Mode != keyspace.ModeStrong || ns.AllReplicas {
+			return Result{}, fmt.Errorf("%w: transactions run in strong namespaces; %q is %s", kv.ErrWrongMode, ns.Name, ns.ModeName())
 		}
 		if len(keys) == 0 {
 			return Result{Succeeded: true}, nil

@@ -143,6 +143,12 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, fmt.Errorf("verify: namespace %s: %w", cfg.Namespace, err)
 		}
 		run.mode = ns.Mode
+		if ns.Mode == "ca" {
+			// A strong namespace whose writes need every replica: checked
+			// as strong (linearizability, durability); faults cost it more
+			// availability.
+			run.mode = "strong"
+		}
 	}
 	if cfg.Workload != WorkloadRegister && run.mode != "strong" {
 		return nil, fmt.Errorf("verify: the %s workload runs transactions, which need a strong namespace (%s is %s)", cfg.Workload, cfg.Namespace, run.mode)

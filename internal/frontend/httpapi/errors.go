@@ -73,6 +73,8 @@ func classify(err error) (int, api.Error) {
 			Message: "the write may or may not have been applied (outcome unknown): " + msg}
 	case errors.Is(err, kv.ErrCausalDeps):
 		return http.StatusServiceUnavailable, api.Error{Code: api.CodeCausalDeps, Message: msg}
+	case errors.Is(err, kv.ErrNotAllReplicas):
+		return http.StatusServiceUnavailable, api.Error{Code: api.CodeNotAllReplicas, Message: msg}
 	case errors.Is(err, kv.ErrUnavailable):
 		return http.StatusServiceUnavailable, api.Error{Code: api.CodeUnavailable, Message: msg}
 	case errors.Is(err, kv.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
