@@ -5,6 +5,7 @@
 package verify
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -137,6 +138,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	run := &runState{cfg: cfg, cl: cl, rec: lincheck.NewRecorder(), start: time.Now(),
 		prefix: fmt.Sprintf("verify/%d-%d/", cfg.Seed, time.Now().UnixNano()%1e6), mode: "strong"}
+	shown := "" // the mode as the log line names it
 	if cfg.Namespace != "" {
 		ns, err := cl.Namespace(ctx, cfg.Namespace)
 		if err != nil {
@@ -147,7 +149,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			// A strong namespace whose writes need every replica: checked
 			// as strong (linearizability, durability); faults cost it more
 			// availability.
-			run.mode = "strong"
+			run.mode, shown = "strong", "ca (checked as strong)"
 		}
 	}
 	if cfg.Workload != WorkloadRegister && run.mode != "strong" {
@@ -162,7 +164,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		run.appends = newAppendState(cfg.Keys)
 	}
 	fmt.Fprintf(cfg.Log, "verify: seed %d, %s namespace, %s workload, %d clients, %d keys, %v, faults %s\n",
-		cfg.Seed, run.mode, cfg.Workload, cfg.Clients, cfg.Keys, cfg.Duration, strings.Join(cfg.Faults, ","))
+		cfg.Seed, cmp.Or(shown, run.mode), cfg.Workload, cfg.Clients, cfg.Keys, cfg.Duration, strings.Join(cfg.Faults, ","))
 	wctx, stop := context.WithCancel(ctx)
 	done := run.startWorkload(wctx)
 	nem := &nemesis{run: run, rng: rand.New(rand.NewSource(cfg.Seed))}
