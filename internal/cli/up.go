@@ -59,7 +59,7 @@ func (a *app) newUpCmd() *cobra.Command {
 	}
 	f.StringVar(&o.dataDir, "data-dir", dataDir, "directory for the nodes' data, logs and cluster.json (env "+EnvDataDir+")")
 	f.BoolVar(&o.inMemory, "in-memory", false, "keep data in memory only")
-	f.IntVar(&o.basePort, "base-port", 7700, "node i serves HTTP on base+i, peers on base+100+i")
+	f.IntVar(&o.basePort, "base-port", defaultBasePort, "node i serves HTTP on base+i, peers on base+100+i")
 	f.IntVar(&o.shards, "shards", defaultShards, "shards of the default namespace")
 	f.BoolVar(&o.faults, "allow-fault-injection", true, "enable the nodes' fault injection endpoints")
 	return cmd

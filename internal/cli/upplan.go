@@ -91,7 +91,30 @@ func optionalServerArgs(flags serverFlags, o upOptions, i int) (args, env []stri
 	if flags["ftp-addr"] {
 		args = append(args, "--ftp-addr", port(ftpPortOffset))
 	}
+	if a := textAddr(o, i); flags["text-addr"] && a != "" {
+		args = append(args, "--text-addr", a)
+	}
 	return args, env
+}
+
+// Seed 000's servers listen on ports 3000-3002: the first three nodes of
+// the default local cluster (base port 7700; other clusters, such as
+// tests', would contend for the ports) serve its text protocol there when
+// the ports are free.
+const textBasePort, textPorts, defaultBasePort = 3000, 3, 7700
+
+// textAddr is node i's seed 000 address, or "" if it has none.
+func textAddr(o upOptions, i int) string {
+	if i > textPorts || o.basePort != defaultBasePort {
+		return ""
+	}
+	a := "127.0.0.1:" + strconv.Itoa(textBasePort+i-1)
+	ln, err := net.Listen("tcp", a)
+	if err != nil {
+		return ""
+	}
+	ln.Close()
+	return a
 }
 
 // planCluster describes the o.nodes nodes of a local cluster in dir, to be

@@ -64,6 +64,9 @@ type Config struct {
 	// bootstrap. Defaults 16 and 3.
 	DefaultShards   int
 	DefaultReplicas keyspace.Replication
+	// Compat are the seed interfaces served on the client address
+	// ("seed001", "seed003").
+	Compat []string
 	// DefaultMode, if its Mode is set, gives the default namespace's mode
 	// and quorums at bootstrap (Mode, AllReplicas, R, W); default strong.
 	DefaultMode keyspace.Namespace

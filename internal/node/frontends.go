@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"github.com/distkv/distkv/internal/frontend/compat/seed000"
 	"net/http"
 	"strings"
 	"time"
@@ -103,6 +104,7 @@ func (n *Node) ensureNamespace(ctx context.Context, name string) error {
 type frontends struct {
 	redis *resp.Server
 	ftp   *ftp.Server
+	text  *seed000.Server
 }
 
 // startFrontends starts the Redis-protocol and FTP listeners configured in
@@ -132,10 +134,23 @@ func (n *Node) startFrontends(o Options) (*frontends, error) {
 		go func() { _ = s.Serve() }()
 		n.log.Info("serving FTP", "ftp_addr", s.Addr().String())
 	}
+	if o.TextAddr != "" {
+		s, err := seed000.Listen(o.TextAddr, n.kv, n.log.With("component", "seed000"))
+		if err != nil {
+			f.close()
+			return nil, fmt.Errorf("text protocol listener: %w", err)
+		}
+		f.text = s
+		go func() { _ = s.Serve() }()
+		n.log.Info("serving seed 000's text protocol", "text_addr", s.Addr().String())
+	}
 	return f, nil
 }
 
 func (f *frontends) close() {
+	if f.text != nil {
+		_ = f.text.Close()
+	}
 	if f.redis != nil {
 		_ = f.redis.Close()
 	}

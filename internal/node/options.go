@@ -39,6 +39,13 @@ type Options struct {
 	// CA mean strong, eventual with W=1 and R=2, and ca.
 	DefaultMode string
 
+	// Compat lists the seed projects' interfaces to serve on the client
+	// address (comma separated): seed001 (sysdist), seed003 (the UTM
+	// datastore).
+	Compat string
+	// TextAddr, when set, serves seed 000's TCP line protocol there.
+	TextAddr string
+
 	// RedisAddr and FTPAddr, when set, start the Redis-protocol and FTP
 	// front ends there. FTPUser/FTPPassword are required for FTP off
 	// loopback.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -103,7 +104,7 @@ const (
 // handler; CloseMux ends those connections.
 func (n *Node) HTTPHandler() http.Handler {
 	ms := httpapi.NewMuxServer(int64(n.kv.Limits().MaxValue), n.log)
-	root := n.frozenGate(httpapi.New(httpapi.Config{
+	root := n.sysID(n.frozenGate(httpapi.New(httpapi.Config{
 		KV: n.KV(), Cluster: n, Logger: n.log,
 		Metrics:    promhttp.HandlerFor(n.Metrics(), promhttp.HandlerOpts{}),
 		Registerer: n.Metrics(),
@@ -111,7 +112,7 @@ func (n *Node) HTTPHandler() http.Handler {
 		Mux:        ms,
 		Txn:        n,
 		Sessions:   n.txn,
-	}))
+	})))
 	ms.SetRoot(root)
 	n.muxMu.Lock()
 	n.muxServers = append(n.muxServers, ms)
@@ -135,6 +136,7 @@ func (n *Node) extraRoutes(mux *http.ServeMux) {
 	n.faultRoutes(mux)
 	n.watchRoutes(mux)
 	n.leaderlessRoutes(mux)
+	n.compatRoutes(mux)
 	if n.cfg.EnablePprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
@@ -195,7 +197,27 @@ func (o Options) Config() (Config, error) {
 	if err := o.applyMembership(&cfg); err != nil {
 		return Config{}, err
 	}
-	return cfg, nil
+	return cfg, o.applyCompat(&cfg)
+}
+
+// CompatInterfaces are the seed interfaces --compat accepts on the client
+// address (seed 000's is a listener of its own: --text-addr).
+var CompatInterfaces = []string{"seed001", "seed003"}
+
+func (o Options) applyCompat(cfg *Config) error {
+	for _, c := range strings.Split(o.Compat, ",") {
+		c = strings.ToLower(strings.TrimSpace(c))
+		switch {
+		case c == "":
+		case slices.Contains(CompatInterfaces, c):
+			if !slices.Contains(cfg.Compat, c) {
+				cfg.Compat = append(cfg.Compat, c)
+			}
+		default:
+			return fmt.Errorf("--compat: unknown interface %q (use %s; seed 000's is --text-addr)", c, strings.Join(CompatInterfaces, ", "))
+		}
+	}
+	return nil
 }
 
 // applyMembership sets the join list, the dead-node timeout (0 turns
@@ -319,7 +341,10 @@ func (o Options) seed004Config() (Config, error) {
 	if o.PeerAddr != "" {
 		cfg.PeerAddr = o.PeerAddr
 	}
-	return cfg, o.applyReplicas(&cfg)
+	if err := o.applyReplicas(&cfg); err != nil {
+		return Config{}, err
+	}
+	return cfg, o.applyCompat(&cfg)
 }
 
 func offsetPort(addr string, off int) (string, error) {
