@@ -80,7 +80,8 @@ collector runs with GOGC=200 unless the environment sets GOGC.`,
 	f.IntVar(&o.ShardCount, "shards", 0, "shards of the default namespace at bootstrap (default 16; env SHARD_COUNT too)")
 	f.StringVar(&o.DefaultReplicas, "default-replicas", "", "replicas of the default namespace at bootstrap: a number or all (default 3)")
 	f.StringVar(&o.DefaultMode, "default-mode", "", "mode of the default namespace at bootstrap: strong (default), eventual, causal or ca; env MODE=CA|CP|AP too (seed 001: ca, strong, eventual with W=1 R=2)")
-	f.StringVar(&o.Compat, "compat", "", "serve seed projects' interfaces on the client address too: seed001 (sysdist; on with env MODE too), seed003 (UTM datastore), comma separated")
+	f.StringVar(&o.Compat, "compat", "", "serve seed projects' interfaces on the client address too: seed001 (sysdist; on with env MODE too), seed002 (replication manager; needs --compat-token), seed003 (UTM datastore), comma separated")
+	f.StringVar(&o.CompatToken, "compat-token", "", "the bearer token seed 002's routes require (env API_TOKEN too)")
 	f.StringVar(&o.TextAddr, "text-addr", "", "serve seed 000's TCP line protocol (SET, UPD, GET, DEL) here (host:port)")
 	f.StringVar(&o.RedisAddr, "redis-addr", "", "serve the Redis protocol (RESP2 and RESP3) here (host:port)")
 	f.StringVar(&o.FTPAddr, "ftp-addr", "", "serve files over FTP here (host:port)")
@@ -134,6 +135,9 @@ func applySeed004Env(o *node.Options) error {
 		if !strings.Contains(o.Compat, "seed001") {
 			o.Compat = strings.Trim(o.Compat+",seed001", ",") // MODE means a seed 001 user
 		}
+	}
+	if v := os.Getenv("API_TOKEN"); v != "" && o.CompatToken == "" {
+		o.CompatToken = v // seed 002's variable
 	}
 	if v := os.Getenv("SOCKET_ADDRESS"); v != "" {
 		o.SocketAddress = v

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/distkv/distkv/internal/frontend/compat/seed001"
+	"github.com/distkv/distkv/internal/frontend/compat/seed002"
 	"github.com/distkv/distkv/internal/frontend/compat/seed003"
 )
 
@@ -14,6 +15,9 @@ import (
 func (n *Node) compatRoutes(mux *http.ServeMux) {
 	if slices.Contains(n.cfg.Compat, "seed001") {
 		seed001.Register(mux, seed001.Config{KV: n.kv, NodeID: n.NodeID(), Logger: n.log.With("component", "seed001"), Screen: os.Stdout})
+	}
+	if slices.Contains(n.cfg.Compat, "seed002") {
+		seed002.Register(mux, seed002.Config{KV: n.kv, Cluster: n, Token: n.cfg.CompatToken})
 	}
 	if slices.Contains(n.cfg.Compat, "seed003") {
 		page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

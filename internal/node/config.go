@@ -65,8 +65,10 @@ type Config struct {
 	DefaultShards   int
 	DefaultReplicas keyspace.Replication
 	// Compat are the seed interfaces served on the client address
-	// ("seed001", "seed003").
-	Compat []string
+	// ("seed001", "seed002", "seed003"); CompatToken is seed 002's bearer
+	// token.
+	Compat      []string
+	CompatToken string
 	// DefaultMode, if its Mode is set, gives the default namespace's mode
 	// and quorums at bootstrap (Mode, AllReplicas, R, W); default strong.
 	DefaultMode keyspace.Namespace

@@ -40,11 +40,14 @@ type Options struct {
 	DefaultMode string
 
 	// Compat lists the seed projects' interfaces to serve on the client
-	// address (comma separated): seed001 (sysdist), seed003 (the UTM
-	// datastore).
+	// address (comma separated): seed001 (sysdist), seed002 (the
+	// replication manager; needs CompatToken), seed003 (the UTM datastore).
 	Compat string
 	// TextAddr, when set, serves seed 000's TCP line protocol there.
 	TextAddr string
+	// CompatToken is the bearer token seed 002's routes require (its
+	// API_TOKEN).
+	CompatToken string
 
 	// RedisAddr and FTPAddr, when set, start the Redis-protocol and FTP
 	// front ends there. FTPUser/FTPPassword are required for FTP off

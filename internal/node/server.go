@@ -202,7 +202,7 @@ func (o Options) Config() (Config, error) {
 
 // CompatInterfaces are the seed interfaces --compat accepts on the client
 // address (seed 000's is a listener of its own: --text-addr).
-var CompatInterfaces = []string{"seed001", "seed003"}
+var CompatInterfaces = []string{"seed001", "seed002", "seed003"}
 
 func (o Options) applyCompat(cfg *Config) error {
 	for _, c := range strings.Split(o.Compat, ",") {
@@ -216,6 +216,10 @@ func (o Options) applyCompat(cfg *Config) error {
 		default:
 			return fmt.Errorf("--compat: unknown interface %q (use %s; seed 000's is --text-addr)", c, strings.Join(CompatInterfaces, ", "))
 		}
+	}
+	cfg.CompatToken = o.CompatToken
+	if slices.Contains(cfg.Compat, "seed002") && o.CompatToken == "" {
+		return errors.New("--compat seed002 needs --compat-token (or API_TOKEN): its routes answer only requests bearing it")
 	}
 	return nil
 }

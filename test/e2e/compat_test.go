@@ -178,3 +178,94 @@ func TestSeed000Protocol(t *testing.T) {
 		}
 	}
 }
+
+// Seed 002's contract (DISTKV_COMPAT=seed002, API_TOKEN): 403 without the
+// bearer token; write (409 when present), read naming the replica,
+// delete; fail and recover a node through the fault switchboard, seen in
+// GET /nodes; the replication strategy switched online and seen in
+// GET /nodes_for_key; an unknown strategy refused with 400.
+func TestSeed002Contract(t *testing.T) {
+	t.Setenv("DISTKV_COMPAT", "seed002")
+	t.Setenv("API_TOKEN", "s3cret")
+	c := startCluster(t, 3)
+	base := "http://" + c.addr(1)
+	call := func(method, path, body string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer s3cret")
+		resp, err := (&http.Client{Timeout: 20 * time.Second}).Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if st, body, _ := httpDo(t, http.MethodGet, base+"/nodes", ""); st != http.StatusForbidden || !strings.Contains(body, `"error":"Unauthorized"`) {
+		t.Fatalf("GET /nodes without the token: %d %s", st, body)
+	}
+	if st, body := call(http.MethodPost, "/write", `{"key":"k1","value":"v1"}`); st != http.StatusCreated {
+		t.Fatalf("POST /write: %d %s", st, body)
+	}
+	if st, body := call(http.MethodPost, "/write", `{"key":"k1","value":"v2"}`); st != http.StatusConflict {
+		t.Fatalf("POST /write of an existing key: %d %s", st, body)
+	}
+	if st, body := call(http.MethodGet, "/read/k1", ""); st != http.StatusOK || !strings.Contains(body, `"value":"v1"`) || !strings.Contains(body, "Read from replica n") {
+		t.Fatalf("GET /read/k1: %d %s", st, body)
+	}
+	if st, body := call(http.MethodGet, "/nodes_for_key/k1", ""); st != http.StatusOK || strings.Count(body, `"n`) < 3 {
+		t.Fatalf("GET /nodes_for_key/k1: %d %s", st, body)
+	}
+	waitNodes := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			st, body := call(http.MethodGet, "/nodes", "")
+			if st == http.StatusOK && strings.Contains(body, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("GET /nodes never showed %s: %d %s", want, st, body)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	if st, body := call(http.MethodPost, "/fail/3", ""); st != http.StatusOK {
+		t.Fatalf("POST /fail/3: %d %s", st, body)
+	}
+	waitNodes(`{"id":"n3","status":"dead"`)
+	if st, body := call(http.MethodPost, "/write", `{"key":"k2","value":"during"}`); st != http.StatusCreated {
+		t.Fatalf("a write with n3 failed: %d %s", st, body)
+	}
+	if st, body := call(http.MethodPost, "/recover/n3", ""); st != http.StatusOK {
+		t.Fatalf("POST /recover/n3: %d %s", st, body)
+	}
+	waitNodes(`{"id":"n3","status":"alive"`)
+	if st, body := call(http.MethodPost, "/set_replication_strategy", `{"strategy":"quorum"}`); st != http.StatusBadRequest {
+		t.Fatalf("an unknown strategy: %d %s, want 400", st, body)
+	}
+	if st, body := call(http.MethodPost, "/set_replication_strategy", `{"strategy":"consistent","replication_factor":2}`); st != http.StatusOK {
+		t.Fatalf("consistent, 2: %d %s", st, body)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, body := call(http.MethodGet, "/nodes_for_key/k1", "")
+		var loc struct{ Nodes []string }
+		if json.Unmarshal([]byte(body), &loc) == nil && len(loc.Nodes) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("k1's replicas never became 2: %s", body)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if st, body := call(http.MethodGet, "/read/k2", ""); st != http.StatusOK || !strings.Contains(body, `"value":"during"`) {
+		t.Fatalf("GET /read/k2 after the change: %d %s", st, body)
+	}
+	if st, body := call(http.MethodDelete, "/delete/k1", ""); st != http.StatusOK {
+		t.Fatalf("DELETE /delete/k1: %d %s", st, body)
+	}
+	if st, _ := call(http.MethodGet, "/read/k1", ""); st != http.StatusNotFound {
+		t.Fatalf("GET /read/k1 after the delete: %d", st)
+	}
+}
