@@ -114,25 +114,29 @@ func (e *Engine) setLayout(g uint64, ns *membership.NamespaceMap) error {
 
 // catchUpLayout hands over the keys of group g that ns's layout puts in
 // another shard, if g's recorded reshard generation is older (see
-// DropOtherGroups). A group with no record (it predates the records, or
-// is new) takes the current one: nothing says it missed a reshard.
+// DropOtherGroups). A group with no record (it predates the records, is
+// new, or its node went down before its first pass recorded one) hands
+// over whatever the current layout puts elsewhere too: nothing says it did
+// not miss a reshard, and sweepMoved would otherwise delete keys that may
+// be nowhere else (an eventual W=1 write). A group that missed nothing
+// sends nothing.
 func (e *Engine) catchUpLayout(ctx context.Context, m *membership.Map, ns *membership.NamespaceMap, g uint64) error {
 	cur := encodeLayout(ns)
 	was, ok, err := e.cfg.Engine.Get(layoutKey(g))
 	switch {
 	case err != nil:
 		return err
-	case !ok:
-		return e.setLayout(g, ns)
-	case string(was) == string(cur):
+	case ok && string(was) == string(cur):
 		return nil
 	}
 	n, err := e.handOverMoved(ctx, m, ns, g)
 	if err != nil {
 		return err
 	}
-	e.cfg.Logger.Info(fmt.Sprintf("handed %d keys of %s over to namespace %s's shards (layout %s, was %s): this node missed a reshard's handoff",
-		n, keyspace.GroupID(g), ns.Name, cur, was))
+	if n > 0 || ok {
+		e.cfg.Logger.Info(fmt.Sprintf("handed %d keys of %s over to namespace %s's shards (layout %s, was %q): this node missed a reshard's handoff",
+			n, keyspace.GroupID(g), ns.Name, cur, was))
+	}
 	return e.setLayout(g, ns)
 }
 
