@@ -91,8 +91,8 @@ func (c *conn) serve() {
 
 // Bounds on lingerClose.
 const (
-	lingerTimeout = time.Second
-	lingerFactor  = 2 // times MaxBulk, at least maxLine
+	lingerTimeout = 5 * time.Second // a loaded machine's client may take a while to send a large value
+	lingerFactor  = 2               // times MaxBulk, at least maxLine
 )
 
 // lingerClose half-closes the connection and reads and discards what the
