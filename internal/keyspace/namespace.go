@@ -49,6 +49,9 @@ type Namespace struct {
 	// write is a two-phase commit that every replica of its shard must
 	// acknowledge, so one unreachable replica makes writes fail.
 	AllReplicas bool `json:"all_replicas,omitempty"`
+	// Pinned, if set, fixes each shard's nodes (see Pinning); Replicas is
+	// then only what the shards were sized for.
+	Pinned Pinning `json:"pinned,omitempty"`
 }
 
 // ValidateName reports whether name is a valid namespace name: 1 to 63
@@ -103,6 +106,9 @@ func (ns Namespace) Validate() error {
 		return invalidf("mode ca runs on Raft groups: it is a strong namespace whose writes every replica acknowledges")
 	}
 	if err := ns.validateQuorums(); err != nil {
+		return err
+	}
+	if err := ns.validatePinning(); err != nil {
 		return err
 	}
 	return ns.validateConflicts()

@@ -32,7 +32,12 @@ import "fmt"
 //
 // Place returns nil if ns.Shards < 1, and empty replica lists if the ring
 // is empty.
+//
+// A pinned namespace (ns.Pinned) is placed by its pinning instead.
 func Place(r *Ring, ns Namespace) [][]NodeID {
+	if ns.Pinned != "" {
+		return placePinned(r, ns)
+	}
 	n := ns.Replicas.Count(r.Len())
 	total, nodes := ns.Shards*n, max(r.Len(), 1)
 	hi := (5*total + 4*nodes - 1) / (4 * nodes) // ceil(1.25 * total/nodes)

@@ -129,7 +129,7 @@ func (n *NamespaceMap) setLayer(l Layer) {
 // hashing). Shards kept from the old layout keep their groups and
 // replicas; new shards get groups of a new generation, placed on the
 // active members' ring.
-func (m *Map) withReshard(name string, shards int) (*Map, *NamespaceMap, error) {
+func (m *Map) withReshard(name string, shards int, pinned keyspace.Pinning) (*Map, *NamespaceMap, error) {
 	n := m.Namespace(name)
 	switch {
 	case n == nil:
@@ -139,6 +139,8 @@ func (m *Map) withReshard(name string, shards int) (*Map, *NamespaceMap, error) 
 			n.Reshard.Old.Layout.Shards, n.Reshard.New.Layout.Shards, n.Reshard.Phase)
 	case shards < 1 || shards > keyspace.MaxShards:
 		return nil, nil, fmt.Errorf("%w: shards must be between 1 and %d, got %d", ErrInvalid, keyspace.MaxShards, shards)
+	case (pinned != "") != (n.Pinned != ""):
+		return nil, nil, fmt.Errorf("%w: namespace %s is resharded with a pinning exactly when it is pinned", ErrInvalid, name)
 	}
 	to := keyspace.Layout{Shards: shards, Sharding: keyspace.ShardingJump}
 	if to == n.Layout() {
@@ -158,6 +160,13 @@ func (m *Map) withReshard(name string, shards int) (*Map, *NamespaceMap, error) 
 	nc.GroupGen++
 	ns := nc.Namespace
 	ns.Shards = shards
+	if pinned != "" {
+		ns.Pinned = pinned
+		if err := m.checkPinning(ns); err != nil {
+			return nil, nil, err
+		}
+		nc.Pinned = pinned
+	}
 	target := keyspace.Place(c.Ring(), ns)
 	nl := Layer{Layout: to}
 	for s := range shards {
@@ -241,4 +250,50 @@ func (m *Map) reshardOf(name string, id uint64) (*NamespaceMap, error) {
 		return nil, fmt.Errorf("%w: namespace %s has no reshard %d under way", ErrUnknown, name, id)
 	}
 	return n, nil
+}
+
+// withPinning changes which nodes hold each shard of pinned namespace
+// name; the planner then moves replicas to match.
+func (m *Map) withPinning(name string, pinned keyspace.Pinning) (*Map, *NamespaceMap, error) {
+	n := m.Namespace(name)
+	switch {
+	case n == nil:
+		return nil, nil, fmt.Errorf("%w: namespace %q", ErrUnknown, name)
+	case n.Pinned == "" || pinned == "":
+		return nil, nil, fmt.Errorf("%w: namespace %s is placed on the ring, not pinned", ErrInvalid, name)
+	case n.Reshard != nil:
+		return nil, nil, fmt.Errorf("%w: namespace %s is resharding; change its pinning once that is done", ErrConflict, name)
+	}
+	ns := n.Namespace
+	ns.Pinned = pinned
+	if err := m.checkPinning(ns); err != nil {
+		return nil, nil, err
+	}
+	if ns == n.Namespace {
+		return m, n, nil
+	}
+	c := m.clone()
+	nc := n.clone()
+	nc.Namespace = ns
+	c.replaceNamespace(nc)
+	c.Epoch++
+	return c, nc, nil
+}
+
+// checkPinning validates ns's pinning against the members: every pinned
+// node is a member that has not been removed or begun draining.
+func (m *Map) checkPinning(ns keyspace.Namespace) error {
+	if err := ns.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	gs, _ := ns.Pinned.Groups()
+	for _, g := range gs {
+		for _, id := range g {
+			mb, ok := m.Member(id)
+			if !ok || mb.State == MemberRemoved || mb.State == MemberDraining {
+				return fmt.Errorf("%w: %s is pinned to a shard of %s but is not a member", ErrInvalid, id, ns.Name)
+			}
+		}
+	}
+	return nil
 }

@@ -25,7 +25,8 @@ const (
 	OpStartMove       = "start_move"       // Move (ID, Group and ToGen are assigned)
 	OpEndMove         = "end_move"         // MoveID, Completed
 	OpSetReplicas     = "set_replicas"     // NS, Replicas
-	OpStartReshard    = "start_reshard"    // NS, Shards
+	OpStartReshard    = "start_reshard"    // NS, Shards, and Pinned for a pinned namespace
+	OpSetPinning      = "set_pinning"      // NS, Pinned: which nodes hold each shard
 	OpReshardPhase    = "reshard_phase"    // NS, ReshardID, Phase
 	OpEndReshard      = "end_reshard"      // NS, ReshardID
 )
@@ -48,6 +49,7 @@ type Command struct {
 	Shards    int                   `json:"shards,omitempty"`
 	ReshardID uint64                `json:"reshard_id,omitempty"`
 	Phase     ReshardPhase          `json:"phase,omitempty"`
+	Pinned    keyspace.Pinning      `json:"pinned,omitempty"`
 }
 
 // Result is what applying a Command returns to its proposer: the map after
@@ -108,7 +110,9 @@ func (c Command) Apply(base *Map) Result {
 		}
 		next, nm, err = base.withReplication(c.NS, *c.Replicas)
 	case OpStartReshard:
-		next, nm, err = base.withReshard(c.NS, c.Shards)
+		next, nm, err = base.withReshard(c.NS, c.Shards, c.Pinned)
+	case OpSetPinning:
+		next, nm, err = base.withPinning(c.NS, c.Pinned)
 	case OpReshardPhase:
 		next, err = base.withReshardPhase(c.NS, c.ReshardID, c.Phase)
 	case OpEndReshard:

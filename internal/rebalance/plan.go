@@ -245,6 +245,11 @@ func shardMove(in Input, ns *membership.NamespaceMap, s int, cur, target []keysp
 			adds = append(adds, id)
 		}
 	}
+	if ns.Pinned != "" {
+		// A pinned shard keeps its group's nodes while they are members,
+		// dead ones included: they are its only places, and may return.
+		removes = slices.DeleteFunc(removes, func(id keyspace.NodeID) bool { return pinnedStays(in.Map, ns, s, id) })
+	}
 	// Replicas on lost nodes (dead, draining) go first.
 	slices.SortStableFunc(removes, func(a, b keyspace.NodeID) int {
 		return cmp.Compare(b2i(!lost(a)), b2i(!lost(b)))
@@ -260,6 +265,13 @@ func shardMove(in Input, ns *membership.NamespaceMap, s int, cur, target []keysp
 		}
 	case len(adds) > 0:
 		mv.To, mv.Reason, c.priority = adds[0], fmt.Sprintf("replicas %d->%d", len(cur), len(cur)+1), 1
+	case len(removes) > 0 && ns.Pinned != "":
+		// Without an add, a pinned shard drops a replica only while one of
+		// its live pinned nodes keeps the data.
+		if !slices.ContainsFunc(cur, func(id keyspace.NodeID) bool { return id != removes[0] && slices.Contains(target, id) }) {
+			return c, false
+		}
+		mv.From, mv.Reason, c.priority = removes[0], fmt.Sprintf("unpinned from shard %d", s), 1
 	case len(removes) > 0 && len(cur) > len(target) && len(cur) > wantReplicas(in.Map, ns):
 		mv.From, mv.Reason, c.priority = removes[0], fmt.Sprintf("replicas %d->%d", len(cur), len(cur)-1), 1
 		if lost(mv.From) {
@@ -304,6 +316,17 @@ func wantReplicas(m *membership.Map, ns *membership.NamespaceMap) int {
 		return len(m.Placeable())
 	}
 	return ns.Replicas.N
+}
+
+// pinnedStays reports whether node id belongs in shard s of pinned
+// namespace ns: it is in the shard's group and still a member that may
+// hold replicas (active, or dead and perhaps coming back).
+func pinnedStays(m *membership.Map, ns *membership.NamespaceMap, s int, id keyspace.NodeID) bool {
+	if g, ok := ns.Pinned.ShardOf(id); !ok || g != s {
+		return false
+	}
+	mb, ok := m.Member(id)
+	return ok && (mb.State == membership.MemberActive || mb.State == membership.MemberDead)
 }
 
 func state(m *membership.Map, id keyspace.NodeID) string {
