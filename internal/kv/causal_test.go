@@ -50,6 +50,29 @@ func TestCausalDependenciesWithheld(t *testing.T) {
 	})
 }
 
+// TestCausalDependencyFetchedOnDemand loses n1's broadcast of a write to
+// n3 (the link is cut while it is sent), heals the link, and reads at n3
+// with the writer's token at once: n3 asks n1 for what it lacks instead
+// of waiting for n1's resend timer (1s, the same as the read's wait
+// bound), so the read is served.
+func TestCausalDependencyFetchedOnDemand(t *testing.T) {
+	c := clustertest.New(t, clustertest.Options{Nodes: 3, Shards: 1})
+	c.CreateNamespace(causalNS("cs"))
+	rule, err := c.Faults().Cut(1, 3, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := c.Node(1).KV().Put(ctx(t), "cs", []byte("k"), []byte("v1"), kv.WriteOptions{})
+	if err != nil || w.Token == "" {
+		t.Fatalf("write at n1: %+v %v", w, err)
+	}
+	c.Faults().Remove(rule)
+	e, err := c.Node(3).KV().Get(ctx(t), "cs", []byte("k"), kv.ReadOptions{Token: w.Token})
+	if err != nil || string(e.Value) != "v1" {
+		t.Fatalf("read at n3 right after the heal: %q %v, want v1", e.Value, err)
+	}
+}
+
 // session is one causal client: it carries its token and checks its own
 // guarantees (read your writes, monotonic reads) per key.
 type session struct {

@@ -19,7 +19,12 @@ import (
 const (
 	msgWrite byte = iota + 1 // a write: namespace, origin, seq, deps, group, key, state
 	msgAck                   // the sender's applied vector of a namespace
+	msgNeed                  // the same, from a node waiting on it: resend what it lacks now
 )
+
+// needEvery is how often a request waiting for dependencies asks their
+// origins again for what this node lacks.
+const needEvery = 200 * time.Millisecond
 
 const (
 	maxPending    = 100000 // buffered out-of-order writes per namespace
@@ -191,14 +196,34 @@ func (c *causalState) waitFor(ctx context.Context, ns uint32, token dvv.VV) erro
 	}
 	timer := time.NewTimer(c.e.cfg.CausalWait)
 	defer timer.Stop()
+	var asked time.Time
 	for {
 		c.mu.Lock()
 		ok, ch := st.v.Descends(token), st.changed
+		var lacking []uint64
+		if !ok && time.Since(asked) >= needEvery {
+			for o, seq := range token {
+				if st.v[o] < seq && o != uint64(c.e.self()) {
+					lacking = append(lacking, o)
+				}
+			}
+		}
+		need := c.need(ns, st, lacking)
 		c.mu.Unlock()
 		if ok {
 			return nil
 		}
+		if len(lacking) > 0 {
+			// Ask the origins directly rather than wait for their resend
+			// timer: after a partition heals, the first sends may have been
+			// lost to a reconnecting link.
+			asked = time.Now()
+			for _, o := range lacking {
+				c.e.cfg.Transport.Send(transport.Message{Type: MessageType, To: o, Payload: need})
+			}
+		}
 		select {
+		case <-time.After(needEvery):
 		case <-ch:
 		case <-timer.C:
 			c.mu.Lock()
@@ -432,13 +457,14 @@ func (c *causalState) handle(m transport.Message) {
 		case c.inbox <- w:
 		default: // full: the origin resends
 		}
-	case msgAck:
+	case msgAck, msgNeed:
+		kind := m.Payload[0]
 		ns, tok := uint32(d.uint()), d.str()
 		v, err := dvv.DecodeToken(tok)
 		if d.err != nil || err != nil {
 			return
 		}
-		c.acknowledge(ns, m.From, v)
+		c.acknowledge(ns, m.From, v, kind == msgNeed)
 	}
 }
 
@@ -565,7 +591,9 @@ func (c *causalState) apply(w *cwrite, vNext dvv.VV) error {
 
 // acknowledge records a peer's vector: its count of our writes lets us
 // prune our log and resend what it lacks.
-func (c *causalState) acknowledge(ns uint32, from uint64, v dvv.VV) {
+// A peer that needs the writes now (urgent) gets them without waiting
+// for resendAfter.
+func (c *causalState) acknowledge(ns uint32, from uint64, v dvv.VV, urgent bool) {
 	st, err := c.state(ns)
 	if err != nil {
 		return
@@ -576,7 +604,7 @@ func (c *causalState) acknowledge(ns uint32, from uint64, v dvv.VV) {
 	var resend []*cwrite
 	now := time.Now()
 	for _, w := range st.log {
-		if w.seq > v[self] && now.Sub(w.sent) >= resendAfter && len(resend) < retransmitMax {
+		if w.seq > v[self] && (urgent || now.Sub(w.sent) >= resendAfter) && len(resend) < retransmitMax {
 			w.sent = now
 			resend = append(resend, w)
 		}
@@ -585,6 +613,19 @@ func (c *causalState) acknowledge(ns uint32, from uint64, v dvv.VV) {
 	for _, w := range resend {
 		c.e.cfg.Transport.Send(transport.Message{Type: MessageType, To: from, Payload: w.encode()})
 	}
+}
+
+// need encodes a msgNeed of ns's vector (c.mu held), or nil when nothing
+// is lacking.
+func (c *causalState) need(ns uint32, st *nsCausal, lacking []uint64) []byte {
+	if len(lacking) == 0 {
+		return nil
+	}
+	e := &enc{}
+	e.byte(msgNeed)
+	e.uint(uint64(ns))
+	e.str(dvv.EncodeToken(st.v))
+	return e.b
 }
 
 // tick sends this node's vectors to every member and prunes the writes
