@@ -8,6 +8,9 @@ import (
 	"github.com/distkv/distkv/internal/frontend/compat/seed001"
 	"github.com/distkv/distkv/internal/frontend/compat/seed002"
 	"github.com/distkv/distkv/internal/frontend/compat/seed003"
+	"github.com/distkv/distkv/internal/frontend/compat/seed004"
+	"github.com/distkv/distkv/internal/keyspace"
+	"github.com/distkv/distkv/internal/membership"
 )
 
 // compatRoutes serves the seed interfaces the node was started with
@@ -27,6 +30,20 @@ func (n *Node) compatRoutes(mux *http.ServeMux) {
 		})
 		seed003.Register(mux, seed003.Config{KV: n.kv, Txn: n, Page: page})
 	}
+	if slices.Contains(n.cfg.Compat, "seed004") {
+		seed004.Register(mux, seed004.Config{KV: n.kv, Cluster: seed004Cluster{n}})
+	}
+}
+
+// seed004Cluster is the node as seed 004's API sees it.
+type seed004Cluster struct{ *Node }
+
+func (c seed004Cluster) Self() keyspace.NodeID { return c.cfg.ID }
+
+func (c seed004Cluster) Up(id keyspace.NodeID) bool { return c.detector.State(id) != membership.Dead }
+
+func (c seed004Cluster) PeerAddr(addr string) (string, error) {
+	return offsetPort(addr, PeerPortOffset)
 }
 
 // sysID names the node on every response, as seed 001's X-Sys-Id does,

@@ -72,6 +72,13 @@ type Config struct {
 	// DefaultMode, if its Mode is set, gives the default namespace's mode
 	// and quorums at bootstrap (Mode, AllReplicas, R, W); default strong.
 	DefaultMode keyspace.Namespace
+	// DefaultPinned, if set, pins the default namespace's shards to these
+	// nodes (seed 004's shards).
+	DefaultPinned keyspace.Pinning
+	// AssignID: the node has no ID yet (ID is 0) and takes, when it joins,
+	// the one the cluster has for its peer address or the next free one;
+	// it is kept in the data directory for later starts.
+	AssignID bool
 	// Raft timing. Defaults: 50ms ticks, election after 10 ticks.
 	TickInterval  time.Duration
 	ElectionTicks int
@@ -155,5 +162,6 @@ func (c *Config) defaultNamespace() keyspace.Namespace {
 	if c.DefaultMode.Mode != 0 {
 		ns.Mode, ns.AllReplicas, ns.R, ns.W = c.DefaultMode.Mode, c.DefaultMode.AllReplicas, c.DefaultMode.R, c.DefaultMode.W
 	}
+	ns.Pinned = c.DefaultPinned
 	return ns
 }

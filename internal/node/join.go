@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/distkv/distkv/api"
@@ -166,4 +169,92 @@ func clusterIDAt(ctx context.Context, addr string) (uint64, error) {
 		return 0, errors.New("no cluster ID in the answer")
 	}
 	return cl.ClusterID, nil
+}
+
+// idFile keeps, in the data directory, the ID a node was assigned when it
+// joined (Config.AssignID), so later starts keep it.
+const idFile = "node-id"
+
+// assignID gives a node started without an ID (seed 004's late node) the
+// one the cluster has for its peer address, or the next free one, asking
+// the members in cfg.Join; a data directory remembers it.
+func assignID(cfg *Config) error {
+	var path string
+	if cfg.DataDir != "" && !cfg.InMemory {
+		path = filepath.Join(cfg.DataDir, idFile)
+		if b, err := os.ReadFile(path); err == nil {
+			id, err := keyspace.ParseNodeID(strings.TrimSpace(string(b)))
+			if err != nil {
+				return fmt.Errorf("node: %s: %w", path, err)
+			}
+			cfg.ID = id
+			return nil
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
+	defer cancel()
+	var errs []error
+	for attempt := 0; cfg.ID == 0; attempt++ {
+		for _, addr := range cfg.Join {
+			id, err := idFromCluster(ctx, addr, cfg.PeerAddr)
+			if err == nil {
+				cfg.ID = id
+				break
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", addr, err))
+		}
+		if cfg.ID != 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("node: no member of the cluster answered within %v to number this node: %w", joinTimeout, errors.Join(errs...))
+		case <-time.After(time.Duration(min(attempt+1, 10)) * 100 * time.Millisecond):
+		}
+	}
+	if path == "" {
+		return nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(cfg.ID.String()+"\n"), 0o644)
+}
+
+// idFromCluster asks the member at addr for the ID of the member with
+// peer address peer, or else one more than the highest ID it has given.
+func idFromCluster(ctx context.Context, addr, peer string) (keyspace.NodeID, error) {
+	c, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	hr, err := http.NewRequestWithContext(c, http.MethodGet, "http://"+addr+"/v1/cluster", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET /v1/cluster answered %s", resp.Status)
+	}
+	var cl api.Cluster
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 8<<20)).Decode(&cl); err != nil {
+		return 0, err
+	}
+	var top keyspace.NodeID
+	for _, nd := range cl.Nodes {
+		id, err := keyspace.ParseNodeID(nd.ID)
+		if err != nil {
+			return 0, err
+		}
+		if nd.PeerAddr == peer && nd.Membership != membership.MemberRemoved.String() {
+			return id, nil
+		}
+		top = max(top, id)
+	}
+	if len(cl.Nodes) == 0 {
+		return 0, errors.New("the cluster lists no members")
+	}
+	return top + 1, nil
 }

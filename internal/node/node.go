@@ -69,6 +69,11 @@ type Node struct {
 // New opens the node's storage, bootstraps it on first start, and starts
 // its transport and Raft groups. It returns without waiting for elections.
 func New(cfg Config) (*Node, error) {
+	if cfg.AssignID && cfg.ID == 0 {
+		if err := assignID(&cfg); err != nil {
+			return nil, err
+		}
+	}
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}

@@ -202,7 +202,7 @@ func (o Options) Config() (Config, error) {
 
 // CompatInterfaces are the seed interfaces --compat accepts on the client
 // address (seed 000's is a listener of its own: --text-addr).
-var CompatInterfaces = []string{"seed001", "seed002", "seed003"}
+var CompatInterfaces = []string{"seed001", "seed002", "seed003", "seed004"}
 
 func (o Options) applyCompat(cfg *Config) error {
 	for _, c := range strings.Split(o.Compat, ",") {
@@ -316,15 +316,27 @@ func parsePeers(s string) ([]membership.Member, error) {
 }
 
 // seed004Config derives a configuration from SOCKET_ADDRESS, VIEW and
-// SHARD_COUNT: node IDs follow the order of VIEW, and peer ports are client
-// ports plus PeerPortOffset.
+// SHARD_COUNT, as seed 004's nodes start. Peer ports are client ports plus
+// PeerPortOffset. With SHARD_COUNT, every node of VIEW bootstraps the
+// cluster (node IDs follow the order of VIEW) and the default namespace is
+// causal with SHARD_COUNT shards pinned to VIEW cut into that many runs of
+// consecutive nodes (seed 004's shards: alice, bob, carol | dave, erin,
+// frank). Without it the node joins the cluster the rest of VIEW runs and
+// waits to be added to a shard (PUT /shard/add-member); its ID is the one
+// the cluster has for its address, or the next free one. Seed 004's API
+// is served on the client address.
 func (o Options) seed004Config() (Config, error) {
 	if o.View == "" || o.SocketAddress == "" {
 		return Config{}, errors.New("SOCKET_ADDRESS and VIEW must be set together")
 	}
 	var cfg Config
-	for i, addr := range strings.Split(o.View, ",") {
-		addr = strings.TrimSpace(addr)
+	var view []string
+	for _, addr := range strings.Split(o.View, ",") {
+		if addr = strings.TrimSpace(addr); addr != "" && !slices.Contains(view, addr) {
+			view = append(view, addr)
+		}
+	}
+	for i, addr := range view {
 		peer, err := offsetPort(addr, PeerPortOffset)
 		if err != nil {
 			return Config{}, fmt.Errorf("VIEW: %w", err)
@@ -333,6 +345,8 @@ func (o Options) seed004Config() (Config, error) {
 		cfg.Peers = append(cfg.Peers, membership.Member{ID: id, PeerAddr: peer, ClientAddr: addr})
 		if addr == o.SocketAddress {
 			cfg.ID, cfg.ClientAddr, cfg.PeerAddr = id, addr, peer
+		} else {
+			cfg.Join = append(cfg.Join, addr)
 		}
 	}
 	if cfg.ID == 0 {
@@ -340,13 +354,40 @@ func (o Options) seed004Config() (Config, error) {
 	}
 	cfg.DataDir, cfg.InMemory = o.DataDir, o.InMemory || o.DataDir == ""
 	cfg.RedisAddr, cfg.FTPAddr = o.RedisAddr, o.FTPAddr
-	cfg.DefaultShards, cfg.AllowFaultInjection, cfg.EnablePprof = o.ShardCount, o.AllowFaultInjection, o.EnablePprof
+	cfg.AllowFaultInjection, cfg.EnablePprof = o.AllowFaultInjection, o.EnablePprof
 	cfg.Limits = kv.Limits{MaxKey: o.MaxKeyBytes, MaxValue: o.MaxValueBytes}
 	if o.PeerAddr != "" {
 		cfg.PeerAddr = o.PeerAddr
 	}
 	if err := o.applyReplicas(&cfg); err != nil {
 		return Config{}, err
+	}
+	if o.DefaultMode == "" {
+		cfg.DefaultMode = keyspace.Namespace{Mode: keyspace.ModeCausal}
+	}
+	if o.ShardCount == 0 {
+		// A node added later: it joins, and the cluster numbers it.
+		cfg.Peers, cfg.ID, cfg.AssignID = nil, 0, true
+		if len(cfg.Join) == 0 {
+			return Config{}, errors.New("SHARD_COUNT is not set and VIEW names no other node to join")
+		}
+	} else {
+		cfg.Join = nil
+		if o.ShardCount > len(view) {
+			return Config{}, fmt.Errorf("SHARD_COUNT %d exceeds the %d nodes of VIEW: every shard needs a node", o.ShardCount, len(view))
+		}
+		ids := make([]keyspace.NodeID, len(view))
+		for i := range ids {
+			ids[i] = keyspace.NodeID(i + 1)
+		}
+		cfg.DefaultShards = o.ShardCount
+		cfg.DefaultPinned = keyspace.MakePinning(keyspace.CutIntoShards(ids, o.ShardCount))
+		if o.DefaultReplicas == "" {
+			cfg.DefaultReplicas = keyspace.Replication{N: (len(view) + o.ShardCount - 1) / o.ShardCount}
+		}
+	}
+	if !strings.Contains(o.Compat, "seed004") {
+		o.Compat = strings.Trim(o.Compat+",seed004", ",")
 	}
 	return cfg, o.applyCompat(&cfg)
 }
