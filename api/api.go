@@ -186,6 +186,10 @@ type Namespace struct {
 	// Sharding is how keys map to shards: jump (the default) or mod
 	// (namespaces created before jump hashing).
 	Sharding string `json:"sharding,omitempty"`
+	// Pinned, if set, fixes each shard's nodes instead of the ring:
+	// "n1,n2,n3;n4,n5,n6" is shard 0 on n1-n3 and shard 1 on n4-n6
+	// (seed 004's shards). The groups partition the nodes they name.
+	Pinned string `json:"pinned,omitempty"`
 	// Reshard is the change of shard count under way, if any.
 	Reshard *Reshard `json:"reshard,omitempty"`
 }

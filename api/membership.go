@@ -58,6 +58,10 @@ type MemberChange struct {
 type NamespaceUpdate struct {
 	Replicas Replicas `json:"replicas,omitempty"`
 	Shards   int      `json:"shards,omitempty"`
+	// Pinned changes a pinned namespace's groups (see Namespace.Pinned).
+	// A pinned namespace resharded without it has its live members cut
+	// anew into the new count of groups, each node staying near its shard.
+	Pinned string `json:"pinned,omitempty"`
 }
 
 // NamespaceChange answers a NamespaceUpdate: the namespace as it is now

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/distkv/distkv/api"
 	"github.com/distkv/distkv/client"
+	"github.com/distkv/distkv/internal/keyspace"
 	"github.com/distkv/distkv/internal/verify"
 )
 
@@ -29,6 +31,7 @@ func (a *app) newVerifyCmd() *cobra.Command {
 		seed      int64
 		mode      string
 		conflicts string
+		pinned    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "verify",
@@ -66,7 +69,20 @@ must allow fault injection (kill and pause then need a local cluster).`,
 			if mode != "strong" && cfg.Namespace == "" {
 				cfg.Namespace = mode
 			}
-			return a.verifyLocal(cmd.Context(), cfg, nodes, api.Namespace{Name: cfg.Namespace, Mode: mode, Conflicts: conflicts})
+			ns := api.Namespace{Name: cfg.Namespace, Mode: mode, Conflicts: conflicts}
+			if pinned {
+				if mode != "eventual" && mode != "causal" {
+					return usagef("--pinned needs --mode eventual or causal (the pinned placement seed 004 uses), got %s", mode)
+				}
+				// Two shards, the nodes cut in order between them.
+				ids := make([]keyspace.NodeID, nodes)
+				for i := range ids {
+					ids[i] = keyspace.NodeID(i + 1)
+				}
+				ns.Name = cmp.Or(cfg.Namespace, mode) + "-pinned"
+				cfg.Namespace, ns.Shards, ns.Pinned = ns.Name, 2, string(keyspace.MakePinning(keyspace.CutIntoShards(ids, 2)))
+			}
+			return a.verifyLocal(cmd.Context(), cfg, nodes, ns)
 		},
 	}
 	f := cmd.Flags()
@@ -79,6 +95,7 @@ must allow fault injection (kill and pause then need a local cluster).`,
 	f.StringVar(&cfg.Out, "out", "", "directory for the JSON report and, on a violation, the history's HTML visualization")
 	f.IntVar(&nodes, "nodes", 3, "size of the local cluster started when --endpoints is not given")
 	f.StringVar(&mode, "mode", "strong", "local cluster: the mode of the namespace to verify (--ns, created for the run): strong, eventual, causal or ca")
+	f.BoolVar(&pinned, "pinned", false, "local cluster, eventual or causal --mode: pin the namespace's 2 shards to halves of the nodes (seed 004's shards); the membership fault then moves nodes between shards and reshards with new pinnings")
 	f.StringVar(&conflicts, "conflicts", "siblings", "local cluster, eventual or causal --mode: lww or siblings")
 	return cmd
 }
@@ -156,7 +173,7 @@ func (a *app) verifyLocal(ctx context.Context, cfg verify.Config, nodes int, ns 
 			return err
 		}
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_, err = c.CreateNamespace(cctx, api.Namespace{Name: ns.Name, Mode: ns.Mode, Shards: 8, Conflicts: ns.Conflicts})
+		_, err = c.CreateNamespace(cctx, api.Namespace{Name: ns.Name, Mode: ns.Mode, Shards: cmp.Or(ns.Shards, 8), Conflicts: ns.Conflicts, Pinned: ns.Pinned})
 		cancel()
 		if err != nil {
 			return fmt.Errorf("creating namespace %s: %w", ns.Name, err)

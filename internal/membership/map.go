@@ -353,6 +353,11 @@ func (m *Map) withNamespace(ns keyspace.Namespace) (*Map, *NamespaceMap, error) 
 	if len(m.Placeable()) == 0 {
 		return nil, nil, fmt.Errorf("%w: no active node to place namespace %s on", ErrConflict, ns.Name)
 	}
+	if ns.Pinned != "" {
+		if err := m.checkPinning(ns); err != nil {
+			return nil, nil, err
+		}
+	}
 	c := m.clone()
 	ns.ID = c.NextNSID
 	c.NextNSID++

@@ -297,3 +297,44 @@ func (m *Map) checkPinning(ns keyspace.Namespace) error {
 	}
 	return nil
 }
+
+// Repin cuts the members that may hold data (not removed or draining)
+// into shards groups for pinned namespace ns: in the order of its current
+// groups, then the unpinned members by ID, cut into runs whose sizes
+// differ by at most one, so a node stays in or next to its shard.
+func (m *Map) Repin(ns *NamespaceMap, shards int) keyspace.Pinning {
+	live := map[keyspace.NodeID]bool{}
+	for _, mb := range m.Members {
+		if mb.State != MemberRemoved && mb.State != MemberDraining {
+			live[mb.ID] = true
+		}
+	}
+	var order []keyspace.NodeID
+	gs, _ := ns.Pinned.Groups()
+	for _, g := range gs {
+		for _, id := range g {
+			if live[id] {
+				order = append(order, id)
+			}
+		}
+	}
+	for _, mb := range m.Members {
+		if live[mb.ID] && !slices.Contains(order, mb.ID) {
+			order = append(order, mb.ID)
+		}
+	}
+	return keyspace.MakePinning(keyspace.CutIntoShards(order, shards))
+}
+
+// LiveGroups is ns's pinning less the nodes that are no longer members
+// that may hold data.
+func (m *Map) LiveGroups(ns *NamespaceMap) [][]keyspace.NodeID {
+	gs, _ := ns.Pinned.Groups()
+	for s := range gs {
+		gs[s] = slices.DeleteFunc(gs[s], func(id keyspace.NodeID) bool {
+			mb, ok := m.Member(id)
+			return !ok || mb.State == MemberRemoved || mb.State == MemberDraining
+		})
+	}
+	return gs
+}

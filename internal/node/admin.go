@@ -75,8 +75,14 @@ func (n *Node) UpdateNamespace(ctx context.Context, name string, u api.Namespace
 	if nm == nil {
 		return api.NamespaceChange{}, fmt.Errorf("%w: namespace %q does not exist", kv.ErrNoNamespace, name)
 	}
-	if u.Replicas == "" && u.Shards == 0 {
-		return api.NamespaceChange{}, fmt.Errorf("%w: nothing to change: give replicas or shards", kv.ErrInvalid)
+	if u.Replicas == "" && u.Shards == 0 && u.Pinned == "" {
+		return api.NamespaceChange{}, fmt.Errorf("%w: nothing to change: give replicas, shards or pinned", kv.ErrInvalid)
+	}
+	if u.Pinned != "" && nm.Pinned == "" {
+		return api.NamespaceChange{}, fmt.Errorf("%w: namespace %s is placed on the ring; only a namespace created pinned takes a pinning", kv.ErrInvalid, name)
+	}
+	if nm.Pinned != "" && u.Replicas != "" {
+		return api.NamespaceChange{}, fmt.Errorf("%w: namespace %s is pinned: its shards' nodes are its pinning, not a replica count", kv.ErrInvalid, name)
 	}
 	var started []string
 	var epoch uint64
@@ -85,13 +91,27 @@ func (n *Node) UpdateNamespace(ctx context.Context, name string, u api.Namespace
 			return api.NamespaceChange{}, fmt.Errorf("%w: shards must be between 1 and %d, got %d", kv.ErrInvalid, keyspace.MaxShards, u.Shards)
 		}
 		from := nm.Shards
-		out, err := n.kv.ProposeMeta(ctx, membership.Command{Op: membership.OpStartReshard, NS: name, Shards: u.Shards})
+		cmd := membership.Command{Op: membership.OpStartReshard, NS: name, Shards: u.Shards, Pinned: keyspace.Pinning(u.Pinned)}
+		if nm.Pinned != "" && cmd.Pinned == "" {
+			cmd.Pinned = n.meta.Current().Repin(nm, u.Shards)
+		}
+		out, err := n.kv.ProposeMeta(ctx, cmd)
 		if err != nil {
 			return api.NamespaceChange{}, err
 		}
 		epoch = out.Epoch
 		if from != u.Shards || nm.Sharding != keyspace.ShardingJump {
 			started = append(started, fmt.Sprintf("reshard %d -> %d", from, u.Shards))
+		}
+	}
+	if u.Pinned != "" && u.Shards == 0 {
+		out, err := n.kv.ProposeMeta(ctx, membership.Command{Op: membership.OpSetPinning, NS: name, Pinned: keyspace.Pinning(u.Pinned)})
+		if err != nil {
+			return api.NamespaceChange{}, err
+		}
+		epoch = out.Epoch
+		if keyspace.Pinning(u.Pinned) != nm.Pinned {
+			started = append(started, fmt.Sprintf("pinning %s -> %s", nm.Pinned, u.Pinned))
 		}
 	}
 	if u.Replicas != "" {

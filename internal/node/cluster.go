@@ -204,6 +204,7 @@ func toAPINamespace(ns keyspace.Namespace) api.Namespace {
 	if ns.Conflicts != 0 {
 		out.Conflicts = ns.Conflicts.String()
 	}
+	out.Pinned = string(ns.Pinned)
 	return out
 }
 
@@ -245,6 +246,7 @@ func fromAPINamespace(in api.Namespace) (keyspace.Namespace, error) {
 			return ns, err
 		}
 	}
+	ns.Pinned = keyspace.Pinning(in.Pinned)
 	return ns, ns.Validate()
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/distkv/distkv/api"
+	"github.com/distkv/distkv/internal/keyspace"
 )
 
 // The membership fault changes the cluster's shape under the workload:
@@ -55,8 +56,18 @@ func (n *nemesis) membership(ctx context.Context, w *faultWindow) error {
 	if canAdd && len(n.added) > 0 {
 		choices = append(choices, "remove")
 	}
-	choices = append(choices, "replicas", "reshard")
+	ns, err := n.workloadNS(ctx)
+	if err != nil {
+		return err
+	}
+	if ns.Pinned != "" {
+		choices = append(choices, "repin", "reshard")
+	} else {
+		choices = append(choices, "replicas", "reshard")
+	}
 	switch choice := choices[n.rng.Intn(len(choices))]; choice {
+	case "repin":
+		return n.repin(ctx, w, ns, st)
 	case "add":
 		id, ep, err := adder.AddNode(ctx)
 		if err != nil {
@@ -79,10 +90,6 @@ func (n *nemesis) membership(ctx context.Context, w *faultWindow) error {
 		w.Detail = "remove " + id
 		return nil
 	case "replicas":
-		ns, err := n.workloadNS(ctx)
-		if err != nil {
-			return err
-		}
 		cur, _ := strconv.Atoi(string(ns.Replicas))
 		// A real change: 2, 3 or 4 replicas, but not as many as now nor
 		// more than there are nodes.
@@ -102,13 +109,17 @@ func (n *nemesis) membership(ctx context.Context, w *faultWindow) error {
 		w.Detail = fmt.Sprintf("%s replicas %d -> %d", ns.Name, cur, want)
 		return err
 	default: // reshard
-		ns, err := n.workloadNS(ctx)
-		if err != nil {
-			return err
-		}
 		want := ns.Shards * 3 / 2
 		if ns.Shards > 8 || n.rng.Intn(3) == 0 {
 			want = max(ns.Shards*2/3, 2)
+		}
+		if ns.Pinned != "" {
+			// 2 <-> 3 shards of at least one node each (the new pinning is
+			// the members cut anew).
+			want = 5 - ns.Shards
+			if want < 2 || want > 3 || want > active {
+				want = 2
+			}
 		}
 		c, cancel := context.WithTimeout(ctx, changeTimeout)
 		_, err = n.run.cl.UpdateNamespace(c, ns.Name, api.NamespaceUpdate{Shards: want})
@@ -116,6 +127,45 @@ func (n *nemesis) membership(ctx context.Context, w *faultWindow) error {
 		w.Detail = fmt.Sprintf("%s shards %d -> %d", ns.Name, ns.Shards, want)
 		return err
 	}
+}
+
+// repin moves one node of a pinned workload namespace to another shard
+// (or pins one not in any), never emptying a shard's group.
+func (n *nemesis) repin(ctx context.Context, w *faultWindow, ns *api.Namespace, st *api.Cluster) error {
+	gs, err := keyspace.Pinning(ns.Pinned).Groups()
+	if err != nil || len(gs) < 2 {
+		return fmt.Errorf("repin: namespace %s pinned %q: %v", ns.Name, ns.Pinned, err)
+	}
+	var movable []keyspace.NodeID
+	for _, nd := range st.Nodes {
+		id, err := keyspace.ParseNodeID(nd.ID)
+		if err != nil || (nd.Membership != "" && nd.Membership != api.MemberActive) {
+			continue
+		}
+		if s, ok := keyspace.Pinning(ns.Pinned).ShardOf(id); !ok || len(gs[s]) > 1 {
+			movable = append(movable, id)
+		}
+	}
+	if len(movable) == 0 {
+		w.Detail = "repin: no node can move"
+		return nil
+	}
+	id := movable[n.rng.Intn(len(movable))]
+	from, pinned := keyspace.Pinning(ns.Pinned).ShardOf(id)
+	to := n.rng.Intn(len(gs))
+	if pinned && to == from {
+		to = (to + 1) % len(gs)
+	}
+	for s := range gs {
+		gs[s] = slices.DeleteFunc(gs[s], func(x keyspace.NodeID) bool { return x == id })
+	}
+	gs[to] = append(gs[to], id)
+	pin := keyspace.MakePinning(gs)
+	c, cancel := context.WithTimeout(ctx, changeTimeout)
+	_, err = n.run.cl.UpdateNamespace(c, ns.Name, api.NamespaceUpdate{Pinned: string(pin)})
+	cancel()
+	w.Detail = fmt.Sprintf("%s: %s to shard %d (%s -> %s)", ns.Name, id, to, ns.Pinned, pin)
+	return err
 }
 
 // workloadNS is the namespace the workload runs in.

@@ -515,12 +515,12 @@ func (h *handler) addMember(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !slices.Contains(gs[s], mb.ID) {
+		gs = m.LiveGroups(m.Namespace(h.cfg.Namespace))
 		for i := range gs {
 			gs[i] = slices.DeleteFunc(gs[i], func(id keyspace.NodeID) bool { return id == mb.ID })
 		}
 		gs[s] = append(gs[s], mb.ID)
-		pin := keyspace.MakePinning(onlyLive(m, gs))
-		if _, err := h.cfg.KV.ProposeMeta(r.Context(), membership.Command{Op: membership.OpSetPinning, NS: h.cfg.Namespace, Pinned: pin}); err != nil {
+		if _, err := h.cfg.KV.ProposeMeta(r.Context(), membership.Command{Op: membership.OpSetPinning, NS: h.cfg.Namespace, Pinned: keyspace.MakePinning(gs)}); err != nil {
 			changeFailed(w, err)
 			return
 		}
@@ -532,28 +532,11 @@ func (h *handler) addMember(w http.ResponseWriter, r *http.Request) {
 	reply(w, http.StatusOK, map[string]any{"result": "node added to shard"})
 }
 
-// onlyLive drops the nodes that are no longer live members.
-func onlyLive(m *membership.Map, gs [][]keyspace.NodeID) [][]keyspace.NodeID {
-	ids := map[keyspace.NodeID]bool{}
-	for _, mb := range live(m) {
-		ids[mb.ID] = true
-	}
-	out := make([][]keyspace.NodeID, len(gs))
-	for s, g := range gs {
-		for _, id := range g {
-			if ids[id] {
-				out[s] = append(out[s], id)
-			}
-		}
-	}
-	return out
-}
-
 // reshard changes the shard count, cutting the members anew into that
 // many shards of at least two nodes each, and waits until the keys and
 // replicas are where the new shards put them.
 func (h *handler) reshard(w http.ResponseWriter, r *http.Request) {
-	ns, gs, ok := h.namespace(w)
+	ns, _, ok := h.namespace(w)
 	if !ok {
 		return
 	}
@@ -567,23 +550,11 @@ func (h *handler) reshard(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := h.cfg.Cluster.Map()
-	members := live(m)
-	if len(members)/count < 2 {
+	if len(live(m))/count < 2 {
 		reply(w, http.StatusBadRequest, map[string]any{"error": "Not enough nodes to provide fault tolerance with requested shard count"})
 		return
 	}
-	// Nodes in shard order, then the unassigned ones, so a node tends to
-	// stay in (or next to) the shard it was in.
-	order := make([]keyspace.NodeID, 0, len(members))
-	for _, g := range onlyLive(m, gs) {
-		order = append(order, g...)
-	}
-	for _, mb := range members {
-		if !slices.Contains(order, mb.ID) {
-			order = append(order, mb.ID)
-		}
-	}
-	pin := keyspace.MakePinning(keyspace.CutIntoShards(order, count))
+	pin := m.Repin(ns, count)
 	cmd := membership.Command{Op: membership.OpSetPinning, NS: h.cfg.Namespace, Pinned: pin}
 	if count != ns.Shards {
 		cmd = membership.Command{Op: membership.OpStartReshard, NS: h.cfg.Namespace, Shards: count, Pinned: pin}
