@@ -49,14 +49,14 @@ func (c *Client) RemoveMember(ctx context.Context, id string) (*api.MemberChange
 	return &ch, nil
 }
 
-// UpdateNamespace changes a namespace's replication factor and/or shard
-// count online.
+// UpdateNamespace changes a namespace's replication factor, shard count
+// or (for a pinned namespace) pinning online.
 func (c *Client) UpdateNamespace(ctx context.Context, name string, u api.NamespaceUpdate) (*api.NamespaceChange, error) {
 	if name == "" {
 		return nil, &Error{Code: api.CodeInvalid, Message: "empty namespace name"}
 	}
-	if u.Replicas == "" && u.Shards == 0 {
-		return nil, &Error{Code: api.CodeInvalid, Message: "nothing to change: give replicas, shards or both"}
+	if u.Replicas == "" && u.Shards == 0 && u.Pinned == "" {
+		return nil, &Error{Code: api.CodeInvalid, Message: "nothing to change: give replicas, shards or pinned"}
 	}
 	body, err := json.Marshal(u)
 	if err != nil {
