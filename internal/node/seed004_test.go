@@ -32,6 +32,14 @@ func TestSeed004Config(t *testing.T) {
 		t.Fatalf("compat %v lacks seed004", cfg.Compat)
 	}
 
+	ring, err := Options{SocketAddress: "10.10.0.2:8090", View: view, ShardCount: 16}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rns := ring.defaultNamespace(); rns.Pinned != "" || rns.Mode != keyspace.ModeStrong || rns.Shards != 16 {
+		t.Fatalf("more shards than nodes: %+v, want the ring-placed strong namespace", rns)
+	}
+
 	late, err := Options{SocketAddress: "10.10.0.8:8090", View: view + ",10.10.0.8:8090"}.Config()
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +53,6 @@ func TestSeed004Config(t *testing.T) {
 		want string
 	}{
 		{Options{SocketAddress: "10.10.0.9:8090", View: view, ShardCount: 2}, "not in VIEW"},
-		{Options{SocketAddress: "10.10.0.2:8090", View: view, ShardCount: 7}, "exceeds the 6 nodes"},
 		{Options{SocketAddress: "10.10.0.2:8090", View: "10.10.0.2:8090"}, "names no other node"},
 		{Options{SocketAddress: "10.10.0.2:8090"}, "set together"},
 	} {

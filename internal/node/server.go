@@ -362,9 +362,6 @@ func (o Options) seed004Config() (Config, error) {
 	if err := o.applyReplicas(&cfg); err != nil {
 		return Config{}, err
 	}
-	if o.DefaultMode == "" {
-		cfg.DefaultMode = keyspace.Namespace{Mode: keyspace.ModeCausal}
-	}
 	if o.ShardCount == 0 {
 		// A node added later: it joins, and the cluster numbers it.
 		cfg.Peers, cfg.ID, cfg.AssignID = nil, 0, true
@@ -373,14 +370,20 @@ func (o Options) seed004Config() (Config, error) {
 		}
 	} else {
 		cfg.Join = nil
-		if o.ShardCount > len(view) {
-			return Config{}, fmt.Errorf("SHARD_COUNT %d exceeds the %d nodes of VIEW: every shard needs a node", o.ShardCount, len(view))
+		cfg.DefaultShards = o.ShardCount
+	}
+	if o.ShardCount > 0 && o.ShardCount <= len(view) {
+		// Seed 004's store: causal, its shards disjoint runs of VIEW. More
+		// shards than nodes cannot be seed 004's (every shard is a set of
+		// nodes): the cluster is then an ordinary one, placed on the ring,
+		// strong unless --default-mode says otherwise.
+		if o.DefaultMode == "" {
+			cfg.DefaultMode = keyspace.Namespace{Mode: keyspace.ModeCausal}
 		}
 		ids := make([]keyspace.NodeID, len(view))
 		for i := range ids {
 			ids[i] = keyspace.NodeID(i + 1)
 		}
-		cfg.DefaultShards = o.ShardCount
 		cfg.DefaultPinned = keyspace.MakePinning(keyspace.CutIntoShards(ids, o.ShardCount))
 		if o.DefaultReplicas == "" {
 			cfg.DefaultReplicas = keyspace.Replication{N: (len(view) + o.ShardCount - 1) / o.ShardCount}
