@@ -343,7 +343,7 @@ func (e *Engine) causalWrite(ctx context.Context, ns *membership.NamespaceMap, k
 		}
 		return res, err
 	}
-	return Result{}, fmt.Errorf("%w: no replica of the key is alive", ErrUnavailable)
+	return Result{}, fmt.Errorf("%w: no replica of the key could be reached", ErrUnavailable)
 }
 
 func errorsIsNotSent(err error) bool { return err != nil && isNotSent(err) }

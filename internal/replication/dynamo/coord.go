@@ -313,7 +313,7 @@ func (e *Engine) Write(ctx context.Context, ns *membership.NamespaceMap, key, va
 		}
 		return res, err
 	}
-	return Result{}, fmt.Errorf("%w: no replica of the key is alive", ErrUnavailable)
+	return Result{}, fmt.Errorf("%w: no replica of the key could be reached", ErrUnavailable)
 }
 
 func isEngineErr(err error) bool {
@@ -321,19 +321,26 @@ func isEngineErr(err error) bool {
 		errors.Is(err, ErrBadToken) || errors.Is(err, ErrInvalid)
 }
 
-// coordinators lists the live replicas that may coordinate a write of the
-// shard, this node first when it is one.
+// coordinators lists the replicas that may coordinate a request for the
+// shard, in the order to try them: this node when it is one, then those
+// the failure detector has heard from lately, then the rest, which may be
+// unheard-of only because this node has just started (a request tries
+// them after every live replica has failed it, not instead).
 func (e *Engine) coordinators(sh membership.Shard) []keyspace.NodeID {
-	var out []keyspace.NodeID
+	var out, rest []keyspace.NodeID
 	if slices.Contains(sh.Replicas, e.self()) {
 		out = append(out, e.self())
 	}
 	for _, n := range sh.Replicas {
-		if n != e.self() && e.alive(n) {
+		switch {
+		case n == e.self():
+		case e.alive(n):
 			out = append(out, n)
+		default:
+			rest = append(rest, n)
 		}
 	}
-	return out
+	return append(out, rest...)
 }
 
 func (e *Engine) forwardWrite(ctx context.Context, to keyspace.NodeID, ns *membership.NamespaceMap, key, value []byte, deleted bool, o WriteOptions) (Result, error) {
