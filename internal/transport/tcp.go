@@ -3,6 +3,7 @@ package transport
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -50,6 +51,14 @@ type Config struct {
 	// MaxCallConcurrency bounds Call handlers running at once; excess calls
 	// are answered with RemoteError "overloaded" (default 1024).
 	MaxCallConcurrency int
+	// ServerTLS, when set, wraps the listener: peers must complete its
+	// handshake (with a client certificate it verifies, for mutual TLS)
+	// before the transport's own. Refusals are logged.
+	ServerTLS *tls.Config
+	// ClientTLS, when set, gives the configuration for dialing a peer at
+	// host (the host part of its address, which its certificate must
+	// name); it is called at every dial, so certificates can change.
+	ClientTLS func(host string) *tls.Config
 }
 
 func (c *Config) setDefaults() error {
@@ -135,6 +144,9 @@ func NewTCP(cfg Config) (*TCP, error) {
 			return nil, fmt.Errorf("transport: %w", err)
 		}
 	}
+	if cfg.ServerTLS != nil {
+		ln = tls.NewListener(ln, cfg.ServerTLS)
+	}
 	log := cfg.Logger
 	t := &TCP{
 		core: newCore(cfg.ID, cfg.Handlers, cfg.Faults, log, cfg.MaxFrame, cfg.MaxCallConcurrency),
@@ -219,6 +231,15 @@ func (t *TCP) acceptLoop() {
 // serveConn answers the handshake of an accepted connection and reads it.
 func (t *TCP) serveConn(c net.Conn) {
 	defer t.closeConn(c)
+	if tc, ok := c.(*tls.Conn); ok {
+		ctx, cancel := context.WithTimeout(t.life.ctx, t.cfg.DialTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			t.log.Log(context.Background(), t.refusalLevel(0), "transport: refused a peer's TLS handshake", "remote", c.RemoteAddr(), "err", err)
+			return
+		}
+	}
 	h, ok := t.acceptHello(c)
 	if !ok {
 		return
@@ -310,6 +331,16 @@ func (t *TCP) dial(ctx context.Context, to uint64, kind uint8) (net.Conn, error)
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%w: node %d at %s: %v", ErrUnreachable, to, addr, err)
+	}
+	if t.cfg.ClientTLS != nil {
+		host, _, _ := net.SplitHostPort(addr)
+		tc := tls.Client(c, t.cfg.ClientTLS(host))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			c.Close()
+			t.log.Log(context.Background(), t.refusalLevel(to), "transport: TLS handshake with a peer failed", "peer", to, "addr", addr, "err", err)
+			return nil, fmt.Errorf("%w: node %d at %s: TLS: %v", ErrUnreachable, to, addr, err)
+		}
+		c = tc
 	}
 	if !t.track(c) {
 		c.Close()
