@@ -93,6 +93,13 @@ collector runs with GOGC=200 unless the environment sets GOGC.`,
 	f.DurationVar(&o.DeadNodeTimeout, "dead-node-timeout", 5*time.Minute, "re-create a dead node's replicas elsewhere after this long (0 never)")
 	f.IntVar(&o.RebalanceMoves, "rebalance-moves", 4, "replica moves the coordinator runs at once")
 	f.IntVar(&o.RebalanceMovesPerNode, "rebalance-moves-per-node", 2, "replica moves any one node takes part in at once")
+	f.StringVar(&o.TLS.Cert, "cert", "", "TLS certificate of the client listeners (HTTP, Redis, text), PEM; reloaded on change or SIGHUP")
+	f.StringVar(&o.TLS.Key, "key", "", "the --cert certificate's key, PEM")
+	f.StringVar(&o.TLS.ClientCA, "client-ca", "", "CA that client certificates must chain to, PEM")
+	f.BoolVar(&o.TLS.ClientCertAuth, "client-cert-auth", false, "require a client certificate signed by --client-ca")
+	f.StringVar(&o.TLS.PeerCert, "peer-cert", "", "this node's certificate for mutual TLS with its peers, PEM")
+	f.StringVar(&o.TLS.PeerKey, "peer-key", "", "the --peer-cert certificate's key, PEM")
+	f.StringVar(&o.TLS.PeerCA, "peer-ca", "", "CA that peers' certificates must chain to (others are refused and logged), PEM")
 	f.IntVar(&o.MaxKeyBytes, "max-key-bytes", 4<<10, "largest key accepted")
 	f.IntVar(&o.MaxValueBytes, "max-value-bytes", 1<<20, "largest value accepted")
 	return cmd

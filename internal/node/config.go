@@ -24,6 +24,8 @@ import (
 type Config struct {
 	// ID is this node's ID. Required.
 	ID keyspace.NodeID
+	// TLS secures the node's listeners and peer links; nil: none.
+	TLS *TLS
 	// PeerAddr is where the node listens for peers (host:port). Required
 	// unless Network is set.
 	PeerAddr string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/distkv/distkv/internal/frontend/compat/seed000"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -112,13 +113,24 @@ type frontends struct {
 func (n *Node) startFrontends(o Options) (*frontends, error) {
 	f := &frontends{}
 	if o.RedisAddr != "" {
-		s, err := resp.New(resp.Config{Addr: o.RedisAddr, KV: n.kv, Node: n, Txn: n, Logger: n.log.With("component", "redis")})
+		ln, err := n.clientListener(o.RedisAddr)
+		if err != nil {
+			return nil, fmt.Errorf("redis listener: %w", err)
+		}
+		s, err := resp.New(resp.Config{Listener: ln, KV: n.kv, Node: n, Txn: n, Logger: n.log.With("component", "redis")})
 		if err != nil {
 			return nil, fmt.Errorf("redis listener: %w", err)
 		}
 		f.redis = s
 		go func() { _ = s.Serve() }()
 		n.log.Info("serving the Redis protocol", "redis_addr", s.Addr().String())
+	}
+	if o.FTPAddr != "" && n.cfg.TLS.clientScheme() == "https" {
+		// goftp sets up AUTH TLS only in its own ListenAndServe, which
+		// cannot take the listener the server tracks; rather than serve
+		// passwords in the clear beside TLS listeners, refuse.
+		f.close()
+		return nil, fmt.Errorf("ftp listener: FTP over TLS is not supported yet; with --cert, leave --ftp-addr unset")
 	}
 	if o.FTPAddr != "" {
 		s, err := ftp.New(ftp.Config{
@@ -135,7 +147,12 @@ func (n *Node) startFrontends(o Options) (*frontends, error) {
 		n.log.Info("serving FTP", "ftp_addr", s.Addr().String())
 	}
 	if o.TextAddr != "" {
-		s, err := seed000.Listen(o.TextAddr, n.kv, n.log.With("component", "seed000"))
+		ln, err := n.clientListener(o.TextAddr)
+		if err != nil {
+			f.close()
+			return nil, fmt.Errorf("text protocol listener: %w", err)
+		}
+		s, err := seed000.Serve(ln, n.kv, n.log.With("component", "seed000"))
 		if err != nil {
 			f.close()
 			return nil, fmt.Errorf("text protocol listener: %w", err)
@@ -157,4 +174,14 @@ func (f *frontends) close() {
 	if f.ftp != nil {
 		_ = f.ftp.Close()
 	}
+}
+
+// clientListener listens on addr for clients, with TLS when the node
+// serves clients over TLS.
+func (n *Node) clientListener(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return n.cfg.TLS.wrapClientListener(ln), nil
 }

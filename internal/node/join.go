@@ -42,7 +42,7 @@ func (n *Node) join() (api.MemberChange, error) {
 	var errs []error
 	for attempt := 0; ctx.Err() == nil; attempt++ {
 		for _, addr := range n.cfg.Join {
-			ch, err := postJoin(ctx, addr, req)
+			ch, err := postJoin(ctx, n.cfg.TLS, addr, req)
 			if err == nil {
 				return ch, nil
 			}
@@ -70,16 +70,16 @@ func (e *joinRefused) Error() string {
 	return fmt.Sprintf("the cluster refused to admit this node (%d): %s", e.status, e.msg)
 }
 
-func postJoin(ctx context.Context, addr string, req api.MemberRequest) (api.MemberChange, error) {
+func postJoin(ctx context.Context, sec *TLS, addr string, req api.MemberRequest) (api.MemberChange, error) {
 	body, _ := json.Marshal(req)
 	c, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	hr, err := http.NewRequestWithContext(c, http.MethodPost, "http://"+addr+"/v1/admin/members", bytes.NewReader(body))
+	hr, err := http.NewRequestWithContext(c, http.MethodPost, sec.clientScheme()+"://"+addr+"/v1/admin/members", bytes.NewReader(body))
 	if err != nil {
 		return api.MemberChange{}, err
 	}
 	hr.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(hr)
+	resp, err := sec.clientHTTP().Do(hr)
 	if err != nil {
 		return api.MemberChange{}, err
 	}
@@ -138,7 +138,7 @@ func (n *Node) checkJoinTarget(m *membership.Map) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	for _, addr := range n.cfg.Join {
-		id, err := clusterIDAt(ctx, addr)
+		id, err := clusterIDAt(ctx, n.cfg.TLS, addr)
 		if err != nil {
 			continue
 		}
@@ -151,12 +151,12 @@ func (n *Node) checkJoinTarget(m *membership.Map) error {
 	return nil
 }
 
-func clusterIDAt(ctx context.Context, addr string) (uint64, error) {
-	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/v1/cluster", nil)
+func clusterIDAt(ctx context.Context, sec *TLS, addr string) (uint64, error) {
+	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, sec.clientScheme()+"://"+addr+"/v1/cluster", nil)
 	if err != nil {
 		return 0, err
 	}
-	resp, err := http.DefaultClient.Do(hr)
+	resp, err := sec.clientHTTP().Do(hr)
 	if err != nil {
 		return 0, err
 	}
@@ -196,7 +196,7 @@ func assignID(cfg *Config) error {
 	var errs []error
 	for attempt := 0; cfg.ID == 0; attempt++ {
 		for _, addr := range cfg.Join {
-			id, err := idFromCluster(ctx, addr, cfg.PeerAddr)
+			id, err := idFromCluster(ctx, cfg.TLS, addr, cfg.PeerAddr)
 			if err == nil {
 				cfg.ID = id
 				break
@@ -223,14 +223,14 @@ func assignID(cfg *Config) error {
 
 // idFromCluster asks the member at addr for the ID of the member with
 // peer address peer, or else one more than the highest ID it has given.
-func idFromCluster(ctx context.Context, addr, peer string) (keyspace.NodeID, error) {
+func idFromCluster(ctx context.Context, sec *TLS, addr, peer string) (keyspace.NodeID, error) {
 	c, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	hr, err := http.NewRequestWithContext(c, http.MethodGet, "http://"+addr+"/v1/cluster", nil)
+	hr, err := http.NewRequestWithContext(c, http.MethodGet, sec.clientScheme()+"://"+addr+"/v1/cluster", nil)
 	if err != nil {
 		return 0, err
 	}
-	resp, err := http.DefaultClient.Do(hr)
+	resp, err := sec.clientHTTP().Do(hr)
 	if err != nil {
 		return 0, err
 	}

@@ -196,7 +196,7 @@ func (n *Node) openTransport() (transport.Transport, error) {
 		return n.cfg.Network.Join(uint64(n.cfg.ID), h), nil
 	}
 	m := n.meta.Current()
-	t, err := transport.NewTCP(transport.Config{
+	tc := transport.Config{
 		ID:        uint64(n.cfg.ID),
 		ClusterID: m.ClusterID(),
 		Listen:    n.cfg.PeerAddr,
@@ -204,7 +204,15 @@ func (n *Node) openTransport() (transport.Transport, error) {
 		Handlers:  h,
 		Faults:    n.faults,
 		Logger:    n.log.With("component", "transport"),
-	})
+	}
+	if t := n.cfg.TLS; t != nil && t.Peer != nil {
+		var err error
+		if tc.ServerTLS, err = t.Peer.ServerConfig(true); err != nil {
+			return nil, err
+		}
+		tc.ClientTLS = t.Peer.ClientConfig
+	}
+	t, err := transport.NewTCP(tc)
 	if err != nil {
 		return nil, err // not a nil *TCP in the interface, which closeAll would call
 	}

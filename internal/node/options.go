@@ -62,6 +62,9 @@ type Options struct {
 	// address.
 	EnablePprof bool
 
+	// TLS names the certificate files; none means no TLS.
+	TLS TLSOptions
+
 	// Limits.
 	MaxKeyBytes   int
 	MaxValueBytes int

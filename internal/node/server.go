@@ -38,6 +38,8 @@ func Run(ctx context.Context, o Options, logw io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listening for clients on %s: %w", cfg.ClientAddr, err)
 	}
+	ln = cfg.TLS.wrapClientListener(ln)
+	cfg.TLS.watch(ctx, logger)
 	n, err := New(cfg)
 	if err != nil {
 		ln.Close()
@@ -54,7 +56,7 @@ func Run(ctx context.Context, o Options, logw io.Writer) error {
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	n.log.Info("serving HTTP", "client_addr", ln.Addr().String())
+	n.log.Info("serving HTTP", "client_addr", ln.Addr().String(), "scheme", cfg.TLS.clientScheme())
 	fe, err := n.startFrontends(o)
 	if err != nil {
 		_ = srv.Close()
@@ -170,8 +172,20 @@ func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 	return nil, fmt.Errorf("log format must be text or json, got %q", format)
 }
 
-// Config validates the options and builds the node configuration.
+// Config validates the options and builds the node configuration,
+// loading the certificate files it names.
 func (o Options) Config() (Config, error) {
+	cfg, err := o.config()
+	if err != nil {
+		return Config{}, err
+	}
+	if cfg.TLS, err = o.TLS.build(); err != nil {
+		return Config{}, err
+	}
+	return cfg, nil
+}
+
+func (o Options) config() (Config, error) {
 	if o.View != "" || o.SocketAddress != "" {
 		return o.seed004Config()
 	}

@@ -50,6 +50,11 @@ func Listen(addr string, store KV, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	return Serve(ln, store, log)
+}
+
+// Serve makes a Server of a listener (a TLS one, say); it owns ln.
+func Serve(ln net.Listener, store KV, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
