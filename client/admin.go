@@ -97,7 +97,7 @@ func (c *Client) Ready(ctx context.Context, endpoint string) (*api.Health, error
 }
 
 func (c *Client) health(ctx context.Context, endpoint, path string) (*api.Health, error) {
-	base, err := normalizeEndpoint(endpoint)
+	base, err := normalizeEndpoint(endpoint, c.scheme)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +123,7 @@ func (c *Client) health(ctx context.Context, endpoint, path string) (*api.Health
 // stream and is returned. The stream fails with ErrTimeout when the node
 // sends nothing for the client's Timeout.
 func (c *Client) Dump(ctx context.Context, endpoint string, fn func(api.DumpEntry) error) error {
-	base, err := normalizeEndpoint(endpoint)
+	base, err := normalizeEndpoint(endpoint, c.scheme)
 	if err != nil {
 		return err
 	}

@@ -24,6 +24,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/http"
@@ -78,6 +79,10 @@ type Config struct {
 	// and retries are those of HTTP; an endpoint that does not serve
 	// multiplexed connections gets plain HTTP. Call Close when done.
 	Multiplex bool
+	// TLS configures connections to https endpoints (for a private CA
+	// and client certificates: see TLSFromFiles). With it, endpoints
+	// given as host:port mean https://host:port.
+	TLS *tls.Config
 }
 
 // Client calls a distkv cluster. It is safe for concurrent use; copies made
@@ -87,6 +92,7 @@ type Client struct {
 	timeout      time.Duration
 	retryTimeout time.Duration
 	ns           string
+	scheme       string // of endpoints given as host:port
 	eps          *endpoints
 	sess         *session
 	router       *router  // nil unless Config.RouteWrites
@@ -145,8 +151,12 @@ func New(cfg Config) (*Client, error) {
 		return nil, errors.New("client: no endpoints")
 	}
 	eps := &endpoints{}
+	scheme := "http"
+	if cfg.TLS != nil {
+		scheme = "https"
+	}
 	for _, e := range cfg.Endpoints {
-		u, err := normalizeEndpoint(e)
+		u, err := normalizeEndpoint(e, scheme)
 		if err != nil {
 			return nil, err
 		}
@@ -156,6 +166,7 @@ func New(cfg Config) (*Client, error) {
 		timeout:      cfg.Timeout,
 		retryTimeout: cfg.RetryTimeout,
 		ns:           cfg.Namespace,
+		scheme:       scheme,
 		eps:          eps,
 		sess:         &session{tokens: map[string][]string{}},
 	}
@@ -169,9 +180,11 @@ func New(cfg Config) (*Client, error) {
 		c.router = &router{c: c}
 	}
 	if cfg.Multiplex {
-		c.mux = newMuxPool()
+		c.mux = newMuxPool(cfg.TLS)
 	}
-	hc := http.Client{Transport: newTransport()}
+	tr := newTransport()
+	tr.TLSClientConfig = cfg.TLS
+	hc := http.Client{Transport: tr}
 	if cfg.HTTPClient != nil {
 		hc = *cfg.HTTPClient
 	}
@@ -220,15 +233,15 @@ func (c *Client) Endpoints() []string {
 	return append([]string(nil), c.eps.urls...)
 }
 
-// normalizeEndpoint turns "host:port" or "http://host:port/" into
-// "http://host:port".
-func normalizeEndpoint(e string) (string, error) {
+// normalizeEndpoint turns "host:port" (meaning scheme://host:port) or
+// "http://host:port/" into "http://host:port".
+func normalizeEndpoint(e, scheme string) (string, error) {
 	e = strings.TrimSpace(e)
 	if e == "" {
 		return "", errors.New("client: empty endpoint")
 	}
 	if !strings.Contains(e, "://") {
-		e = "http://" + e
+		e = scheme + "://" + e
 	}
 	u, err := url.Parse(e)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {

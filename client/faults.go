@@ -33,7 +33,7 @@ func (c *Client) HealFaults(ctx context.Context, endpoint string) (*api.FaultLis
 }
 
 func (c *Client) faultCall(ctx context.Context, endpoint, method, path string, body []byte, want int) (*api.FaultList, error) {
-	base, err := normalizeEndpoint(endpoint)
+	base, err := normalizeEndpoint(endpoint, c.scheme)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func (c *Client) faultCall(ctx context.Context, endpoint, method, path string, b
 // Plant puts a stale, divergent value of a leaderless key on one replica
 // (fault injection), through endpoint alone.
 func (c *Client) Plant(ctx context.Context, endpoint string, p api.PlantRequest) error {
-	base, err := normalizeEndpoint(endpoint)
+	base, err := normalizeEndpoint(endpoint, c.scheme)
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func (c *Client) Plant(ctx context.Context, endpoint string, p api.PlantRequest)
 
 // Repair runs one anti-entropy round of endpoint's leaderless replicas.
 func (c *Client) Repair(ctx context.Context, endpoint string) (*api.RepairResult, error) {
-	base, err := normalizeEndpoint(endpoint)
+	base, err := normalizeEndpoint(endpoint, c.scheme)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package client
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +36,7 @@ type muxPool struct {
 	mu     sync.Mutex
 	slots  map[string]*muxSlot // by base URL
 	closed bool
+	tls    *tls.Config // for https endpoints; nil: Go's defaults
 }
 
 // muxSlot is an endpoint's connection, redialed when it dies. dial holds
@@ -46,7 +48,7 @@ type muxSlot struct {
 	unsupported bool // the node answered the upgrade with "no such endpoint"
 }
 
-func newMuxPool() *muxPool { return &muxPool{slots: map[string]*muxSlot{}} }
+func newMuxPool(tc *tls.Config) *muxPool { return &muxPool{slots: map[string]*muxSlot{}, tls: tc} }
 
 // errMuxUnsupported: the endpoint does not serve multiplexed connections;
 // the caller uses plain HTTP.
@@ -84,7 +86,7 @@ func (p *muxPool) conn(ctx context.Context, base string) (*muxConn, error) {
 	if s.conn != nil && !s.conn.dead() {
 		return s.conn, nil
 	}
-	c, err := dialMux(ctx, base)
+	c, err := dialMux(ctx, base, p.tls)
 	if errors.Is(err, errMuxUnsupported) {
 		s.unsupported = true
 	}
@@ -118,7 +120,7 @@ func (p *muxPool) close() {
 }
 
 // dialMux connects to base and upgrades the connection.
-func dialMux(ctx context.Context, base string) (*muxConn, error) {
+func dialMux(ctx context.Context, base string, tc *tls.Config) (*muxConn, error) {
 	u, err := url.Parse(base)
 	if err != nil {
 		return nil, err
@@ -129,6 +131,21 @@ func dialMux(ctx context.Context, base string) (*muxConn, error) {
 	nc, err := d.DialContext(dctx, "tcp", u.Host)
 	if err != nil {
 		return nil, err
+	}
+	if u.Scheme == "https" {
+		cfg := &tls.Config{}
+		if tc != nil {
+			cfg = tc.Clone()
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = u.Hostname()
+		}
+		tlsConn := tls.Client(nc, cfg)
+		if err := tlsConn.HandshakeContext(dctx); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		nc = tlsConn
 	}
 	if dl, ok := dctx.Deadline(); ok {
 		_ = nc.SetDeadline(dl)

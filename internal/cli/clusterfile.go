@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/distkv/distkv/client"
 )
 
 // Files `distkv up` keeps in its data directory.
@@ -72,6 +74,39 @@ type nodeRecord struct {
 	// Added is set for a node that 'distkv node add' joined to the
 	// running cluster (its Args hold --join, not --peers).
 	Added bool `json:"added,omitempty"`
+	// TLS, for a cluster started with 'distkv up --tls', names the files
+	// a client of the node uses.
+	TLS *localTLS `json:"tls,omitempty"`
+}
+
+// localTLS is a local TLS cluster's client side: the CA its nodes'
+// certificates chain to and a client certificate.
+type localTLS struct {
+	CACert string `json:"ca_cert"`
+	Cert   string `json:"cert"`
+	Key    string `json:"key"`
+}
+
+// scheme is how clients reach the node: https in a TLS cluster.
+func (n nodeRecord) scheme() string {
+	if n.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// clientFor is a client of nodes (which share one TLS setup, if any).
+func clientFor(nodes []nodeRecord, timeout time.Duration) (*client.Client, error) {
+	cfg := client.Config{Endpoints: clientAddrs(nodes), Timeout: timeout}
+	if len(nodes) > 0 && nodes[0].TLS != nil {
+		t := nodes[0].TLS
+		tc, err := client.TLSFromFiles(t.CACert, t.Cert, t.Key)
+		if err != nil {
+			return nil, err
+		}
+		cfg.TLS = tc
+	}
+	return client.New(cfg)
 }
 
 // node returns the record of node id.

@@ -163,7 +163,11 @@ func (a *app) clusterEndpoints(ctx context.Context, _ *client.Client) ([]api.Nod
 	ctx, cancel := a.opCtx(ctx)
 	defer cancel()
 	attempt := min(a.timeout, time.Second)
-	c, err := client.New(client.Config{Endpoints: splitList(a.endpoints), Timeout: attempt, RetryTimeout: a.timeout})
+	tc, err := a.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.New(client.Config{Endpoints: splitList(a.endpoints), Timeout: attempt, RetryTimeout: a.timeout, TLS: tc})
 	if err != nil {
 		return nil, asUsage(err)
 	}

@@ -70,7 +70,7 @@ func (a *app) nodeAdd(ctx context.Context, dir string) error {
 
 // describeEndpoints is one line of n's ID, addresses, PID and log.
 func describeEndpoints(n nodeRecord) string {
-	s := fmt.Sprintf("%-4s http://%s  peer %s", n.ID, n.ClientAddr, n.PeerAddr)
+	s := fmt.Sprintf("%-4s %s://%s  peer %s", n.ID, n.scheme(), n.ClientAddr, n.PeerAddr)
 	if v := flagValue(n.Args, "--redis-addr"); v != "" {
 		s += "  redis " + v
 	}
@@ -176,7 +176,7 @@ func addedNode(tmpl nodeRecord, k int, parent, exe string, join []string) (nodeR
 	ti, _ := nodeNumber(tmpl.ID)
 	n := nodeRecord{ID: "n" + strconv.Itoa(k), DataDir: filepath.Join(parent, "n"+strconv.Itoa(k)), Added: true}
 	n.Log = filepath.Join(n.DataDir, "node.log")
-	n.Env = tmpl.Env
+	n.Env, n.TLS = tmpl.Env, tmpl.TLS
 	n.Args = []string{exe, "server"}
 	for i := 2; i < len(tmpl.Args); i++ {
 		name, value, inline := strings.Cut(tmpl.Args[i], "=")

@@ -11,7 +11,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/distkv/distkv/client"
 )
 
 // Timeouts of `distkv node` and `distkv down`.
@@ -278,7 +277,7 @@ var errExited = errors.New("exited right after starting")
 // waitHealthy waits for n's /healthz for at most timeout, failing early if
 // its process exits.
 func waitHealthy(ctx context.Context, n nodeRecord, timeout time.Duration) error {
-	c, err := client.New(client.Config{Endpoints: []string{n.ClientAddr}, Timeout: time.Second})
+	c, err := clientFor([]nodeRecord{n}, time.Second)
 	if err != nil {
 		return err
 	}

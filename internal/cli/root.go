@@ -5,6 +5,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -44,6 +45,8 @@ type app struct {
 	timeout   time.Duration
 	ns        string
 	json      bool
+	// cacert, cert and key are the TLS files (etcdctl's flags).
+	cacert, cert, key string
 
 	// ran is set when a command's Run starts: an error before that is a
 	// usage error (bad flag, wrong arguments, unknown command).
@@ -100,6 +103,9 @@ func (a *app) newRootCmd() *cobra.Command {
 	pf.DurationVar(&a.timeout, "timeout", client.DefaultTimeout, "deadline of each operation, retries included")
 	pf.StringVar(&a.ns, "ns", client.DefaultNamespace, "namespace")
 	pf.BoolVar(&a.json, "json", false, "print JSON instead of text")
+	pf.StringVar(&a.cacert, "cacert", a.getenv(EnvCACert), "CA certificate of a TLS cluster (PEM; env "+EnvCACert+"); endpoints then mean https")
+	pf.StringVar(&a.cert, "cert", a.getenv(EnvCert), "client certificate for a cluster that requires one (PEM; env "+EnvCert+")")
+	pf.StringVar(&a.key, "key", a.getenv(EnvKey), "the client certificate's key (PEM; env "+EnvKey+")")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return usagef("%v (see '%s --help')", err, c.CommandPath())
 	})
@@ -110,6 +116,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newFaultCmd(), a.newVerifyCmd(), a.newRepairCmd(),
 		a.newBenchCmd(),
 		a.newWatchCmd(), a.newTxnCmd(),
+		a.newCertsCmd(),
 		newServerCmd(),
 	)
 	markRuns(root, a)
@@ -137,12 +144,36 @@ func (a *app) client() (*client.Client, error) {
 	if a.timeout <= 0 {
 		return nil, usagef("--timeout must be positive, got %v", a.timeout)
 	}
-	cl, err := client.New(client.Config{Endpoints: splitList(a.endpoints), Timeout: a.timeout, RetryTimeout: a.timeout})
+	tc, err := a.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := client.New(client.Config{Endpoints: splitList(a.endpoints), Timeout: a.timeout, RetryTimeout: a.timeout, TLS: tc})
 	if err != nil {
 		return nil, usagef("%s", strings.TrimPrefix(err.Error(), "client: "))
 	}
 	a.cl = cl
 	return cl.WithNamespace(a.ns), nil
+}
+
+// Environment twins of the TLS flags.
+const (
+	EnvCACert = "DISTKV_CACERT"
+	EnvCert   = "DISTKV_CERT"
+	EnvKey    = "DISTKV_KEY"
+)
+
+// tlsConfig is the client TLS configuration of the global flags, nil
+// when none is given.
+func (a *app) tlsConfig() (*tls.Config, error) {
+	if a.cacert == "" && a.cert == "" && a.key == "" {
+		return nil, nil
+	}
+	tc, err := client.TLSFromFiles(a.cacert, a.cert, a.key)
+	if err != nil {
+		return nil, usagef("%s", strings.TrimPrefix(err.Error(), "client: "))
+	}
+	return tc, nil
 }
 
 // opCtx bounds one operation by --timeout.

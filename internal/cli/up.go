@@ -62,6 +62,7 @@ func (a *app) newUpCmd() *cobra.Command {
 	f.IntVar(&o.basePort, "base-port", defaultBasePort, "node i serves HTTP on base+i, peers on base+100+i")
 	f.IntVar(&o.shards, "shards", defaultShards, "shards of the default namespace")
 	f.BoolVar(&o.faults, "allow-fault-injection", true, "enable the nodes' fault injection endpoints")
+	f.BoolVar(&o.tls, "tls", false, "TLS for clients and mutual TLS between nodes, with a CA and certificates made in DATA-DIR/certs (no FTP)")
 	return cmd
 }
 
@@ -92,7 +93,16 @@ func (a *app) up(ctx context.Context, o upOptions) error {
 	defer signal.Stop(sigs)
 	out := newLockedWriter(a.stdout)
 
-	nodes := planCluster(o, dir, exe, probeServerFlags(ctx, exe))
+	flags := probeServerFlags(ctx, exe)
+	if o.tls {
+		if !flags["peer-cert"] {
+			return fmt.Errorf("--tls: %s's server takes no certificate flags", exe)
+		}
+		if err := makeLocalCerts(dir); err != nil {
+			return fmt.Errorf("--tls: making the certificates: %w", err)
+		}
+	}
+	nodes := planCluster(o, dir, exe, flags)
 	if err := checkPorts(nodes); err != nil {
 		return err
 	}

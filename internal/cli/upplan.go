@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/distkv/distkv/internal/certs"
 )
 
 // Port layout of a local cluster with base port B: node i (1-based) serves
@@ -31,6 +34,7 @@ type upOptions struct {
 	basePort int
 	shards   int
 	faults   bool // --allow-fault-injection
+	tls      bool // certificates in DATA-DIR/certs, TLS on every link
 }
 
 func (o upOptions) validate() error {
@@ -88,7 +92,7 @@ func optionalServerArgs(flags serverFlags, o upOptions, i int) (args, env []stri
 	if flags["redis-addr"] {
 		args = append(args, "--redis-addr", port(redisPortOffset))
 	}
-	if flags["ftp-addr"] {
+	if flags["ftp-addr"] && !o.tls { // FTP does not serve TLS yet
 		args = append(args, "--ftp-addr", port(ftpPortOffset))
 	}
 	if a := textAddr(o, i); flags["text-addr"] && a != "" {
@@ -146,8 +150,47 @@ func planCluster(o upOptions, dir, exe string, flags serverFlags) []nodeRecord {
 		args, env := optionalServerArgs(flags, o, i)
 		n.Args = append(n.Args, args...)
 		n.Env = env
+		if o.tls {
+			n.Args = append(n.Args, tlsServerArgs(dir)...)
+			n.TLS = localTLSFiles(dir)
+		}
 	}
 	return nodes
+}
+
+// A local TLS cluster's certificates live in DATA-DIR/certs: its CA, one
+// node certificate for 127.0.0.1 that every node serves and presents to
+// its peers (nodes added later reuse it), and a client certificate, root.
+const localCertsDir, localNodeCert, localClientUser = "certs", "local", "root"
+
+func tlsServerArgs(dir string) []string {
+	cd := filepath.Join(dir, localCertsDir)
+	cert, key := certs.NodeFiles(cd, localNodeCert)
+	ca := filepath.Join(cd, certs.CACert)
+	return []string{"--cert", cert, "--key", key, "--client-ca", ca,
+		"--peer-cert", cert, "--peer-key", key, "--peer-ca", ca}
+}
+
+func localTLSFiles(dir string) *localTLS {
+	cd := filepath.Join(dir, localCertsDir)
+	cert, key := certs.ClientFiles(cd, localClientUser)
+	return &localTLS{CACert: filepath.Join(cd, certs.CACert), Cert: cert, Key: key}
+}
+
+// makeLocalCerts creates DATA-DIR/certs' CA and certificates, keeping a CA
+// made by an earlier run (so clients configured then still work).
+func makeLocalCerts(dir string) error {
+	cd := filepath.Join(dir, localCertsDir)
+	if _, err := os.Stat(filepath.Join(cd, certs.CAKey)); err != nil {
+		if err := certs.InitCA(cd, 10*365*24*time.Hour); err != nil {
+			return err
+		}
+	}
+	if _, _, err := certs.Node(cd, localNodeCert, []string{"127.0.0.1", "localhost", "::1"}, time.Time{}, 365*24*time.Hour); err != nil {
+		return err
+	}
+	_, _, err := certs.Client(cd, localClientUser, time.Time{}, 365*24*time.Hour)
+	return err
 }
 
 // checkPorts fails when a port the nodes will listen on is taken, before

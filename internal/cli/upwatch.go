@@ -24,7 +24,7 @@ var errInterrupted = errors.New("interrupted")
 // waitReady polls each node's /readyz until all answer 200, for at most
 // readyTimeout, printing progress. It fails as soon as a node exits.
 func (a *app) waitReady(ctx context.Context, nodes []nodeRecord, exits <-chan nodeExit, sigs <-chan os.Signal, out *lockedWriter) error {
-	c, err := client.New(client.Config{Endpoints: clientAddrs(nodes), Timeout: time.Second})
+	c, err := clientFor(nodes, time.Second)
 	if err != nil {
 		return err
 	}
@@ -101,7 +101,7 @@ func describePending(pending map[string]string) string {
 func (a *app) printCluster(ctx context.Context, nodes []nodeRecord, took time.Duration, dir string, out *lockedWriter) {
 	addrs := clientAddrs(nodes)
 	coord := "unknown yet"
-	if c, err := client.New(client.Config{Endpoints: addrs, Timeout: 2 * time.Second}); err == nil {
+	if c, err := clientFor(nodes, 2*time.Second); err == nil {
 		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
 			cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			cl, err := c.Cluster(cctx)
@@ -124,7 +124,12 @@ func (a *app) printCluster(ctx context.Context, nodes []nodeRecord, took time.Du
 		if a := flagValue(n.Args, "--ftp-addr"); a != "" {
 			extra += "  ftp " + a
 		}
-		out.say("  %-4s http://%s%s  pid %d  log %s", n.ID, n.ClientAddr, extra, n.PID, n.Log)
+		out.say("  %-4s %s://%s%s  pid %d  log %s", n.ID, n.scheme(), n.ClientAddr, extra, n.PID, n.Log)
+	}
+	if t := nodes[0].TLS; t != nil {
+		out.say("TLS everywhere (clients and peers); clients need: export %s=%s %s=%s %s=%s",
+			EnvCACert, t.CACert, EnvCert, t.Cert, EnvKey, t.Key)
+		out.say("  e.g. curl --cacert %s https://%s/v1/kv/hello", t.CACert, nodes[0].ClientAddr)
 	}
 	out.say("recorded in %s; 'distkv node' and 'distkv down' find it from any directory through %s (or %s=%s)",
 		filepath.Join(dir, clusterFileName), EnvEndpoints, EnvDataDir, dir)
