@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-
 )
 
 // Timeouts of `distkv node` and `distkv down`.
