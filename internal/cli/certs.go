@@ -19,7 +19,7 @@ func (a *app) newCertsCmd() *cobra.Command {
 		Short: "Create a local CA and node and client certificates (for development clusters)",
 		Long: "certs init makes a CA (ca.crt, ca.key) in --dir; certs node NAME --hosts ...\n" +
 			"signs node-NAME.crt/.key for a node's addresses (usable as server and as peer);\n" +
-			"certs client USER signs client-USER.crt/.key. Start nodes with --cert/--key and\n" +
+			"certs client USER signs client-USER.crt/.key. Start nodes with --tls-cert/--tls-key and\n" +
 			"--peer-cert/--peer-key/--peer-ca, and clients with --cacert (and --cert/--key).\n" +
 			"'distkv up --tls' does all of this itself.",
 	}

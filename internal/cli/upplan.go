@@ -167,7 +167,7 @@ func tlsServerArgs(dir string) []string {
 	cd := filepath.Join(dir, localCertsDir)
 	cert, key := certs.NodeFiles(cd, localNodeCert)
 	ca := filepath.Join(cd, certs.CACert)
-	return []string{"--cert", cert, "--key", key, "--client-ca", ca,
+	return []string{"--tls-cert", cert, "--tls-key", key, "--client-ca", ca,
 		"--peer-cert", cert, "--peer-key", key, "--peer-ca", ca}
 }
 

@@ -65,7 +65,7 @@ func (a *app) newWatchCmd() *cobra.Command {
 		Long: "Follow a node's watch feed (GET /v1/watch as Server-Sent Events) and print one\n" +
 			"line per applied write: VERSION OP KEY[=VALUE] (NODE), or the events as JSON\n" +
 			"lines with --json. Without PREFIX every key of the namespace is watched;\n" +
-			"--key watches one key exactly. The first endpoint that answers is used.\n\n" +
+			"--exact KEY watches one key. The first endpoint that answers is used.\n\n" +
 			"--from V first replays the writes after version V that the node still\n" +
 			"retains (versions count per shard: for a prefix, events already seen may\n" +
 			"come again); a node that no longer has them refuses (exit 1).\n\n" +
@@ -75,8 +75,8 @@ func (a *app) newWatchCmd() *cobra.Command {
 			switch {
 			case len(args) > 1:
 				return usagef("watch takes at most one PREFIX, got %d arguments", len(args))
-			case len(args) == 1 && cmd.Flags().Changed("key"):
-				return usagef("watch takes PREFIX or --key, not both")
+			case len(args) == 1 && cmd.Flags().Changed("exact"):
+				return usagef("watch takes PREFIX or --exact, not both")
 			}
 			return nil
 		},
@@ -84,8 +84,8 @@ func (a *app) newWatchCmd() *cobra.Command {
 			if len(args) == 1 {
 				o.prefix = args[0]
 			}
-			if cmd.Flags().Changed("key") && o.key == "" {
-				return usagef("--key must not be empty")
+			if cmd.Flags().Changed("exact") && o.key == "" {
+				return usagef("--exact must not be empty")
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -97,7 +97,7 @@ func (a *app) newWatchCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.key, "key", "", "watch this one key instead of a prefix")
+	f.StringVar(&o.key, "exact", "", "watch this one key instead of a prefix (--key is the TLS client key)")
 	f.Uint64Var(&o.from, "from", 0, "first replay the retained writes after this version")
 	f.BoolVar(&o.values, "values", false, "print the values of puts")
 	return cmd
@@ -109,10 +109,15 @@ func (a *app) watch(ctx context.Context, o watchOptions) error {
 	if err != nil {
 		return err
 	}
+	tc, err := a.tlsConfig()
+	if err != nil {
+		return err
+	}
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: a.timeout}).DialContext,
 		ResponseHeaderTimeout: a.timeout,
+		TLSClientConfig:       tc,
 	}
 	defer tr.CloseIdleConnections()
 	res, err := connectWatch(ctx, &http.Client{Transport: tr}, c.Endpoints(), o.query(a.ns))

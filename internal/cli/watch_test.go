@@ -110,7 +110,7 @@ func TestWatchPrintsEventsUntilCtrlC(t *testing.T) {
 	if q.Get("prefix") != "user/" || q.Get("ns") != "default" || q.Get("values") != "true" || q.Has("from") || q.Has("key") {
 		t.Fatalf("query %v", q)
 	}
-	out, _, code = runWatch(t, ep, "user/1", "--json", "--key", "user/1", "--from", "9", "--ns", "people")
+	out, _, code = runWatch(t, ep, "user/1", "--json", "--exact", "user/1", "--from", "9", "--ns", "people")
 	if code != ExitOK || !strings.HasPrefix(out, `{"ns":"default","key":"user/1","op":"put","version":12,`) ||
 		strings.Count(out, "\n") < 1 {
 		t.Fatalf("--json: exit %d, stdout %q", code, out)
@@ -181,8 +181,8 @@ func TestWatchErrors(t *testing.T) {
 		{[]string{"--ns", "ghost"}, ExitNotFound, `distkv: namespace "ghost" not found (n1)`},
 		{[]string{"--from", "3"}, ExitError, "distkv: watch: invalid: events after version 3 are no longer retained by this node (n1)"},
 		{[]string{"a", "b"}, ExitUsage, "distkv: watch takes at most one PREFIX, got 2 arguments"},
-		{[]string{"a", "--key", "k"}, ExitUsage, "distkv: watch takes PREFIX or --key, not both"},
-		{[]string{"--key", ""}, ExitUsage, "distkv: --key must not be empty"},
+		{[]string{"a", "--exact", "k"}, ExitUsage, "distkv: watch takes PREFIX or --exact, not both"},
+		{[]string{"--exact", ""}, ExitUsage, "distkv: --exact must not be empty"},
 		{[]string{"--from", "-1"}, ExitUsage, `distkv: invalid argument "-1" for "--from" flag...`},
 	}
 	for _, tc := range cases {

@@ -130,7 +130,7 @@ func (n *Node) startFrontends(o Options) (*frontends, error) {
 		// cannot take the listener the server tracks; rather than serve
 		// passwords in the clear beside TLS listeners, refuse.
 		f.close()
-		return nil, fmt.Errorf("ftp listener: FTP over TLS is not supported yet; with --cert, leave --ftp-addr unset")
+		return nil, fmt.Errorf("ftp listener: FTP over TLS is not supported yet; with --tls-cert, leave --ftp-addr unset")
 	}
 	if o.FTPAddr != "" {
 		s, err := ftp.New(ftp.Config{

@@ -62,7 +62,7 @@ func (o TLSOptions) build() (*TLS, error) {
 			return nil, err
 		}
 	case o.ClientCA != "" || o.ClientCertAuth:
-		return nil, errors.New("--client-ca and --client-cert-auth need --cert and --key (the client listeners' certificate)")
+		return nil, errors.New("--client-ca and --client-cert-auth need --tls-cert and --tls-key (the client listeners' certificate)")
 	}
 	if o.PeerCert != "" || o.PeerKey != "" || o.PeerCA != "" {
 		if o.PeerCert == "" || o.PeerKey == "" || o.PeerCA == "" {

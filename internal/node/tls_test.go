@@ -27,7 +27,7 @@ func TestTLSOptionsBuild(t *testing.T) {
 		want string
 	}{
 		{TLSOptions{PeerCert: cert, PeerKey: key}, "together"},
-		{TLSOptions{ClientCA: ca}, "need --cert"},
+		{TLSOptions{ClientCA: ca}, "need --tls-cert"},
 		{TLSOptions{Cert: cert}, "go together"},
 		{TLSOptions{Cert: cert, Key: key, ClientCertAuth: true}, "CA bundle"},
 		{TLSOptions{Cert: cert, Key: filepath.Join(dir, "missing.key")}, "missing.key"},

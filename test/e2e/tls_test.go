@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,9 +29,9 @@ func TestUpTLS(t *testing.T) {
 	cd := filepath.Join(c.dir, "certs")
 	ca := filepath.Join(cd, certs.CACert)
 	cert, key := certs.ClientFiles(cd, "root")
-	if !strings.Contains(c.log.String(), "https://"+c.addr(1)) {
-		t.Fatalf("up does not print https endpoints:\n%s", c.log)
-	}
+	eventually(t, 5*time.Second, "up prints https endpoints", func() (bool, string) {
+		return strings.Contains(c.log.String(), "https://"+c.addr(1)), c.log.String()
+	})
 
 	// The CLI, with etcdctl's flags; the writes cross nodes over peer TLS.
 	tlsFlags := []string{"--cacert", ca, "--cert", cert, "--key", key}
@@ -41,6 +42,22 @@ func TestUpTLS(t *testing.T) {
 	if _, _, code := c.cli("get", "greeting"); code == 0 {
 		t.Fatal("the CLI without --cacert read from a TLS cluster")
 	}
+
+	// The watch feed over TLS: a watcher started by the CLI sees a put.
+	wctx, wcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer wcancel()
+	watch := exec.CommandContext(wctx, bin, append(tlsFlags, "--endpoints", c.addr(2), "watch", "--exact", "watched")...)
+	wout := &lockedBuffer{}
+	watch.Stdout, watch.Stderr = wout, wout
+	if err := watch.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "the TLS watch feed shows a put", func() (bool, string) {
+		c.mustCLI(append(tlsFlags, "put", "watched", "x")...)
+		return strings.Contains(wout.String(), "watched"), wout.String()
+	})
+	wcancel()
+	_ = watch.Wait()
 
 	// The Go client, multiplexed, over TLS.
 	tc, err := client.TLSFromFiles(ca, cert, key)
