@@ -116,6 +116,9 @@ func (t *Txn) Encode(op Op) []byte {
 }
 
 func decodeTxn(cmd []byte) (*Txn, error) {
+	if len(cmd) == 0 {
+		return nil, fmt.Errorf("%w: empty transaction command", errBadCommand)
+	}
 	var t Txn
 	if err := json.Unmarshal(cmd[1:], &t); err != nil {
 		return nil, fmt.Errorf("%w: transaction: %v", errBadCommand, err)
