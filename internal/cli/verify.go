@@ -32,6 +32,7 @@ func (a *app) newVerifyCmd() *cobra.Command {
 		mode      string
 		conflicts string
 		pinned    bool
+		withTLS   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "verify",
@@ -60,7 +61,15 @@ must allow fault injection (kill and pause then need a local cluster).`,
 				cfg.Namespace = a.ns
 			}
 			if cmd.Flags().Changed("endpoints") {
+				if withTLS {
+					return usagef("--tls starts a local TLS cluster; for an existing one give --cacert (and --cert/--key)")
+				}
 				cfg.Endpoints = splitList(a.endpoints)
+				tc, err := a.tlsConfig()
+				if err != nil {
+					return err
+				}
+				cfg.TLS = tc
 				return a.runVerify(cmd.Context(), cfg)
 			}
 			if nodes < 3 {
@@ -82,7 +91,7 @@ must allow fault injection (kill and pause then need a local cluster).`,
 				ns.Name = cmp.Or(cfg.Namespace, mode) + "-pinned"
 				cfg.Namespace, ns.Shards, ns.Pinned = ns.Name, 2, string(keyspace.MakePinning(keyspace.CutIntoShards(ids, 2)))
 			}
-			return a.verifyLocal(cmd.Context(), cfg, nodes, ns)
+			return a.verifyLocal(cmd.Context(), cfg, nodes, ns, withTLS)
 		},
 	}
 	f := cmd.Flags()
@@ -96,6 +105,7 @@ must allow fault injection (kill and pause then need a local cluster).`,
 	f.IntVar(&nodes, "nodes", 3, "size of the local cluster started when --endpoints is not given")
 	f.StringVar(&mode, "mode", "strong", "local cluster: the mode of the namespace to verify (--ns, created for the run): strong, eventual, causal or ca")
 	f.BoolVar(&pinned, "pinned", false, "local cluster, eventual or causal --mode: pin the namespace's 2 shards to halves of the nodes (seed 004's shards); the membership fault then moves nodes between shards and reshards with new pinnings")
+	f.BoolVar(&withTLS, "tls", false, "local cluster: start it with 'distkv up --tls' (TLS for clients, mutual TLS between nodes) and verify through TLS")
 	f.StringVar(&conflicts, "conflicts", "siblings", "local cluster, eventual or causal --mode: lww or siblings")
 	return cmd
 }
@@ -126,7 +136,7 @@ func (a *app) runVerify(ctx context.Context, cfg verify.Config) error {
 // verifyLocal starts a local cluster of nodes processes (distkv up in a
 // temporary directory), verifies it with process faults enabled, and stops
 // it.
-func (a *app) verifyLocal(ctx context.Context, cfg verify.Config, nodes int, ns api.Namespace) error {
+func (a *app) verifyLocal(ctx context.Context, cfg verify.Config, nodes int, ns api.Namespace, withTLS bool) error {
 	// A signal ends the run through ctx, so the cluster started below
 	// (in its own process group, out of the signal's reach) is stopped
 	// and its directory removed, as on a normal end.
@@ -146,8 +156,12 @@ func (a *app) verifyLocal(ctx context.Context, cfg verify.Config, nodes int, ns 
 		return err
 	}
 	fmt.Fprintf(a.stdout, "verify: starting a %d-node local cluster in %s (base port %d)\n", nodes, dir, base)
-	up := exec.Command(exe, "up", "--nodes", fmt.Sprint(nodes), "--base-port", fmt.Sprint(base),
-		"--data-dir", dir, "--allow-fault-injection")
+	upArgs := []string{"up", "--nodes", fmt.Sprint(nodes), "--base-port", fmt.Sprint(base),
+		"--data-dir", dir, "--allow-fault-injection"}
+	if withTLS {
+		upArgs = append(upArgs, "--tls")
+	}
+	up := exec.Command(exe, upArgs...)
 	up.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, err := up.StdoutPipe()
 	if err != nil {
@@ -164,11 +178,17 @@ func (a *app) verifyLocal(ctx context.Context, cfg verify.Config, nodes int, ns 
 	for i := 1; i <= nodes; i++ {
 		cfg.Endpoints = append(cfg.Endpoints, fmt.Sprintf("127.0.0.1:%d", base+i))
 	}
+	if withTLS {
+		t := localTLSFiles(dir)
+		if cfg.TLS, err = client.TLSFromFiles(t.CACert, t.Cert, t.Key); err != nil {
+			return err
+		}
+	}
 	if ns.Name != "" {
 		if ns.Mode == "strong" || ns.Mode == "ca" {
 			ns.Conflicts = ""
 		}
-		c, err := client.New(client.Config{Endpoints: cfg.Endpoints})
+		c, err := client.New(client.Config{Endpoints: cfg.Endpoints, TLS: cfg.TLS})
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ package verify
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -53,6 +54,8 @@ type Processes interface {
 type Config struct {
 	// Endpoints are the nodes' client addresses. Required.
 	Endpoints []string
+	// TLS, for a TLS cluster, configures the clients' connections.
+	TLS *tls.Config
 	// Procs, if set, enables kill and pause faults.
 	Procs Processes
 	// Faults are the kinds to use (default: every kind Procs allows).
@@ -129,7 +132,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	cl, err := client.New(client.Config{Endpoints: cfg.Endpoints, Timeout: 2 * time.Second, RetryTimeout: 4 * time.Second})
+	cl, err := client.New(client.Config{Endpoints: cfg.Endpoints, Timeout: 2 * time.Second, RetryTimeout: 4 * time.Second, TLS: cfg.TLS})
 	if err != nil {
 		return nil, err
 	}

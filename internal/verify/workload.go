@@ -70,7 +70,7 @@ func (r *runState) startWorkload(ctx context.Context) <-chan struct{} {
 			w := &worker{run: r, id: i, rng: rand.New(rand.NewSource(r.cfg.Seed*7919 + int64(i))), seen: map[string]uint64{}, cl: r.cl}
 			if r.mode != "strong" {
 				// Each worker is its own causal session.
-				if cl, err := client.New(client.Config{Endpoints: r.cfg.Endpoints, Timeout: 2 * time.Second, RetryTimeout: 4 * time.Second}); err == nil {
+				if cl, err := client.New(client.Config{Endpoints: r.cfg.Endpoints, Timeout: 2 * time.Second, RetryTimeout: 4 * time.Second, TLS: r.cfg.TLS}); err == nil {
 					w.cl = cl.WithNamespace(r.cfg.Namespace)
 				}
 				w.contexts = map[string]string{}
