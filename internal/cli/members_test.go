@@ -90,7 +90,7 @@ func TestMembershipCommands(t *testing.T) {
 
 func TestWaitSettledFollowsMoves(t *testing.T) {
 	ep := membershipAPI(t)
-	r := runCLI(t, ep, "", "ns", "set", "default", "--replicas", "2", "--wait", "--wait-timeout", "1ms")
+	r := runCLI(t, ep, "", "ns", "set", "default", "--replicas", "2", "--wait", "--wait-timeout", "500ms")
 	if r.code != ExitUnavailable || !strings.Contains(r.out, "default/1 n2->n1 catching up  25%") || !strings.Contains(r.err, "the change carries on") {
 		t.Errorf("--wait past its timeout: %+v", r)
 	}
